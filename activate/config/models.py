@@ -1,0 +1,187 @@
+"""The project and sync files as pydantic models (DESIGN §2). Frozen, `extra="forbid"`.
+
+Connection models are not listed here: each source and destination owns its connection model (a `type:`
+discriminator), and the loader looks the type up in the registries, so a third-party destination brings its own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SyncMode = Literal["upsert", "update", "insert", "mirror"]
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors and parsed config never changes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CountOrPercent(StrictModel):
+    """A threshold given as a count (`50`) or a share of a total (`"5%"`)."""
+
+    count: int | None = None
+    percent: float | None = None
+
+    @classmethod
+    def parse(cls, value: Any) -> CountOrPercent | None:
+        if value is None or isinstance(value, CountOrPercent):
+            return value
+        if isinstance(value, bool):
+            raise ValueError("expected a count like 50 or a percentage like '5%'")
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("must not be negative")
+            return cls(count=value)
+        if isinstance(value, str):
+            match = _PERCENT.match(value)
+            if match:
+                return cls(percent=float(match.group(1)))
+            if value.strip().isdigit():
+                return cls(count=int(value))
+        raise ValueError(f"expected a count like 50 or a percentage like '5%', got {value!r}")
+
+    def of(self, total: int) -> float:
+        """The threshold as a count, given the total it is a share of."""
+        if self.count is not None:
+            return float(self.count)
+        return total * (self.percent or 0.0) / 100.0
+
+    def __str__(self) -> str:
+        return f"{self.count}" if self.count is not None else f"{self.percent:g}%"
+
+
+class RateLimitSpec(StrictModel):
+    """A connection's override of its vendor's default limits.
+
+    `daily_budget` caps the API calls a run may spend in a day: a count, or a percentage of the daily allocation the
+    vendor reports. `backend: redis` shares the limiter across processes and machines.
+    """
+
+    requests: int | None = Field(default=None, gt=0)
+    per_seconds: float | None = Field(default=None, gt=0)
+    max_concurrency: int | None = Field(default=None, gt=0)
+    daily_budget: CountOrPercent | None = None
+    backend: Literal["memory", "redis"] = "memory"
+    url: str | None = None
+
+    @field_validator("daily_budget", mode="before")
+    @classmethod
+    def _budget(cls, value: Any) -> CountOrPercent | None:
+        return CountOrPercent.parse(value)
+
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> RateLimitSpec:
+        if self.backend == "redis" and not self.url:
+            raise ValueError("backend 'redis' needs url: redis://host:6379/0")
+        return self
+
+
+class ConnectionSpec(StrictModel):
+    """Base of every connection model. `type` selects the model."""
+
+    type: str
+
+
+class StateSpec(StrictModel):
+    """Where the state tables live. `schema_` applies to warehouse-native state."""
+
+    url: str = "duckdb:///.activate/state.duckdb"
+    schema_: str | None = Field(default=None, alias="schema")
+    row_results_retention_days: int | None = Field(default=90, gt=0)
+
+
+class ProjectSpec(StrictModel):
+    """`activate.yml`."""
+
+    state: StateSpec = StateSpec()
+    timezone: str = "UTC"
+    connections: dict[str, ConnectionSpec] = Field(default_factory=dict)
+
+
+class SourceSpec(StrictModel):
+    """Where the rows come from: exactly one of `query`, `table` or `file`."""
+
+    connection: str
+    query: str | None = None
+    table: str | None = None
+    file: str | None = None
+    primary_key: str | list[str]
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SourceSpec:
+        given = [k for k in ("query", "table", "file") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of query, table or file" + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+    @field_validator("primary_key")
+    @classmethod
+    def _non_empty_key(cls, value: str | list[str]) -> str | list[str]:
+        if not value:
+            raise ValueError("primary_key must name at least one column")
+        return value
+
+    @property
+    def key_columns(self) -> list[str]:
+        return [self.primary_key] if isinstance(self.primary_key, str) else list(self.primary_key)
+
+
+class MessageSpec(StrictModel):
+    """A Slack message rendered per row: Jinja `text` and optional Block Kit `blocks` (a list or a JSON template)."""
+
+    text: str
+    blocks: list[Any] | str | None = None
+
+
+class DestinationSpec(StrictModel):
+    """Where and how the rows are written."""
+
+    connection: str
+    object: str
+    mode: SyncMode = "upsert"
+    match: str | None = None
+    mapping: dict[str, str] = Field(default_factory=dict)
+    message: MessageSpec | None = None
+    channel: str | None = None
+    api: Literal["auto", "rest", "bulk"] = "auto"
+    bulk_threshold: int = Field(default=2000, gt=0)
+    batch_size: int | None = Field(default=None, gt=0)
+
+
+class GuardrailSpec(StrictModel):
+    """Limits checked on the plan before anything is written."""
+
+    max_deletes: CountOrPercent | None = None
+    allow_empty_source: bool = False
+    max_error_rate: float | None = Field(default=None, ge=0, le=1)
+
+    @field_validator("max_deletes", mode="before")
+    @classmethod
+    def _deletes(cls, value: Any) -> CountOrPercent | None:
+        return CountOrPercent.parse(value)
+
+
+class SyncSpec(StrictModel):
+    """One `syncs/<name>.yml`."""
+
+    name: str
+    source: SourceSpec
+    destination: DestinationSpec
+    schedule: str | None = None
+    state: Literal["local", "warehouse"] = "local"
+    guardrails: GuardrailSpec = GuardrailSpec()
+    after: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", value):
+            raise ValueError("a sync name uses letters, digits, '_' and '-' and starts with a letter or '_'")
+        return value

@@ -1,0 +1,186 @@
+"""The writer protocol every destination implements, and the data that crosses it.
+
+The engine hands a destination one `WriteBatch` at a time (rows of a single operation, at most the batch size the
+destination asked for) and gets back exactly one `RowResult` per row, in any order, joined by `RowOp.key`.
+A destination knows nothing about state: it never reads or writes state tables.
+
+Invariants a destination must keep:
+- every row of a batch gets exactly one result; a row the destination never sent is `failed` (retried next run),
+  a row it refused for its data is `rejected`;
+- a result is `succeeded` only when the destination confirmed the write;
+- `destination_id` on a succeeded upsert/insert is the record's id in the destination (HubSpot record id,
+  Salesforce Id, Slack `channel:ts`), which the engine stores and hands back on later updates and deletes;
+- when the daily quota runs out, raise `activate.http.errors.QuotaExhausted` with the results of rows already
+  confirmed; rows without a result stay pending for the next run;
+- a run-level failure (revoked token, unknown object) raises `activate.http.errors.TerminalError` (or a subclass).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from activate.clock import Clock
+    from activate.config.models import DestinationSpec
+
+
+class Operation(StrEnum):
+    """What the engine asks the destination to do with a row."""
+
+    INSERT = "insert"
+    UPDATE = "update"
+    UPSERT = "upsert"
+    DELETE = "delete"
+
+
+class RowStatus(StrEnum):
+    """A row's outcome in one run (DESIGN §3.6)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # transient: retried on the next run
+    REJECTED = "rejected"  # the destination refused this row's data: retried when the data changes
+    SKIPPED = "skipped"  # recorded but not sent (insert mode ignores changed rows)
+
+
+@dataclass(frozen=True)
+class RowOp:
+    """One row to write.
+
+    `fields` are the rendered destination fields (JSON-ready values), `None` for deletes.
+    `destination_id` is the id stored from the row's last confirmed write, if any.
+    `match_value` is the value of the sync's `match` field (external id) for this row, when the sync has one.
+    """
+
+    key: str
+    operation: Operation
+    fields: Mapping[str, Any] | None = None
+    destination_id: str | None = None
+    match_value: Any = None
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """The destination's verdict on one row."""
+
+    key: str
+    status: RowStatus
+    destination_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    attempts: int = 1
+
+    @classmethod
+    def ok(cls, key: str, destination_id: str | None = None, attempts: int = 1) -> RowResult:
+        return cls(key, RowStatus.SUCCEEDED, destination_id, attempts=attempts)
+
+    @classmethod
+    def rejected(cls, key: str, code: str, message: str, attempts: int = 1) -> RowResult:
+        return cls(key, RowStatus.REJECTED, None, code, message, attempts)
+
+    @classmethod
+    def failed(cls, key: str, code: str, message: str, attempts: int = 1) -> RowResult:
+        return cls(key, RowStatus.FAILED, None, code, message, attempts)
+
+
+@dataclass(frozen=True)
+class WriteBatch:
+    """Rows of a single operation, sent together."""
+
+    operation: Operation
+    rows: Sequence[RowOp]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a destination supports; the engine plans batches and validates syncs from it.
+
+    `idempotent_insert=False` means a crash between sending an insert and recording it could duplicate the record,
+    so the engine records an intent before sending and calls `Destination.reconcile` on the next run.
+    """
+
+    modes: frozenset[str]
+    batch_size: int
+    max_concurrency: int = 1
+    requires_match: bool = False
+    idempotent_insert: bool = False
+
+
+@dataclass
+class RunStats:
+    """Counters a run accumulates across every API call (thread-safe)."""
+
+    api_calls: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, *, api_calls: int = 0, retries: int = 0, throttled_seconds: float = 0.0) -> None:
+        with self._lock:
+            self.api_calls += api_calls
+            self.retries += retries
+            self.throttled_seconds += throttled_seconds
+
+
+@dataclass(frozen=True)
+class WriteContext:
+    """What a destination may know about the run that uses it."""
+
+    sync_name: str
+    run_id: str
+    spec: DestinationSpec
+    stats: RunStats
+    clock: Clock
+
+
+class Destination(Protocol):
+    """A writer bound to one sync's destination for one run."""
+
+    capabilities: Capabilities
+
+    def batch_size(self, operation: Operation, total_rows: int) -> int:
+        """Rows per `write` call for this operation, given how many rows the run will send (bulk APIs grow it)."""
+        ...
+
+    def write(self, batch: WriteBatch) -> list[RowResult]:
+        """Send one batch; one result per row."""
+        ...
+
+    def reconcile(self, rows: Sequence[RowOp]) -> dict[str, str]:
+        """Find records an interrupted earlier run may have created for these rows: row key -> destination id.
+
+        Called before re-sending rows whose insert intent was recorded but whose result never was.
+        """
+        ...
+
+    def check(self, fields: Iterable[str]) -> list[str]:
+        """Verify credentials, the object, and that every mapped field exists; one message per problem."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class DestinationPlugin(Protocol):
+    """A destination as the registry knows it: a connection model and a lazily built writer."""
+
+    name: str
+    connection_model: type[BaseModel]
+
+    def capabilities(self) -> Capabilities: ...
+
+    def create(self, connection: Any, context: WriteContext) -> Destination:
+        """Build the writer (importing the vendor SDK only now)."""
+        ...
+
+
+def results_for(rows: Iterable[RowOp], status: RowStatus, code: str, message: str) -> list[RowResult]:
+    """The same verdict for every row (a batch that failed or was refused as a whole)."""
+    return [RowResult(r.key, status, None, code, message) for r in rows]
