@@ -105,6 +105,8 @@ class Capabilities:
 
     `idempotent_insert=False` means a crash between sending an insert and recording it could duplicate the record,
     so the engine records an intent before sending and calls `Destination.reconcile` on the next run.
+    `idempotent_upsert=False` means an upsert of a row without a stored destination id creates a new record every
+    time it is sent (Slack posts a message): the engine guards it with an intent like an insert.
     """
 
     modes: frozenset[str]
@@ -112,6 +114,7 @@ class Capabilities:
     max_concurrency: int = 1
     requires_match: bool = False
     idempotent_insert: bool = False
+    idempotent_upsert: bool = True
 
 
 @dataclass
