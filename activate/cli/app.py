@@ -1,0 +1,249 @@
+"""`activate-etl` / `python -m activate`: thin commands over the engine.
+
+Errors become a red one-line `Error:` and an exit code (DESIGN §3: 0 succeeded, 1 failed, 2 invalid config or
+usage, 3 partial); the traceback shows only with ACTIVATE_DEBUG=1. Heavy modules are imported inside commands so
+`--help` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from activate.cli.console import Console
+    from activate.config import Project
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="activate",
+    help="Reverse ETL: sync warehouse rows into HubSpot, Salesforce, Slack and webhooks, with a per-row audit.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+ProjectDir = Annotated[
+    Path | None,
+    typer.Option("--project-dir", "-p", envvar="ACTIVATE_PROJECT_DIR", help="Project directory (default: cwd)."),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="JSON lines on stdout, for machines.")]
+
+
+def _guard(console: Console, action: Callable[[], T]) -> T:
+    """Run a command body; activate errors become `Error:` and their exit code."""
+    from activate.errors import ActivateError
+
+    try:
+        return action()
+    except ActivateError as exc:
+        if os.environ.get("ACTIVATE_DEBUG") == "1":
+            raise
+        console.error(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        raise typer.Exit(130) from None
+    finally:
+        console.close()
+
+
+def _project(project_dir: Path | None) -> Project:
+    from activate.config import load_project
+
+    return load_project(project_dir)
+
+
+def _console(json_output: bool) -> Console:
+    from activate.cli.console import make_console
+
+    return make_console(json_output)
+
+
+def _terminate_gracefully() -> None:
+    """SIGTERM (cron, Kubernetes, the scheduler) interrupts like Ctrl-C: the run is recorded, its lock released."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, handler)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Directory to create.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Write into a non-empty directory.")] = False,
+) -> None:
+    """Scaffold a project: activate.yml, syncs/, and a sample DuckDB warehouse."""
+    from activate.cli.scaffold import scaffold
+
+    console = _console(False)
+    created = _guard(console, lambda: scaffold(path, force=force))
+    console.message(f"Created project in {path}: " + ", ".join(str(p) for p in created))
+    console.message("Next: python -m activate validate && python -m activate plan <sync>")
+
+
+@app.command()
+def validate(project_dir: ProjectDir = None, json_output: JsonFlag = False) -> None:
+    """Check every project and sync file; every error with file:line:col and a hint."""
+    console = _console(json_output)
+    project = _guard(console, lambda: _project(project_dir))
+    console.message(f"OK: {len(project.syncs)} syncs valid ({', '.join(project.syncs) or 'none'})")
+
+
+@app.command()
+def plan(
+    sync: Annotated[str, typer.Argument(help="Sync name.")],
+    project_dir: ProjectDir = None,
+    full_resync: Annotated[bool, typer.Option("--full-resync", help="Plan as if nothing was synced.")] = False,
+    retry_rejected: Annotated[bool, typer.Option("--retry-rejected", help="Include unchanged rejected rows.")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Dry run: what a run would send (+added ~changed -removed), sample payloads, guardrail verdicts. Writes nothing."""
+    console = _console(json_output)
+
+    def body() -> None:
+        from activate.plan.builder import PlanOptions, build_plan
+        from activate.state.store import StateReader
+
+        project = _project(project_dir)
+        reader = StateReader(project.spec.state.url, project_root=project.root)
+        try:
+            result = build_plan(project, sync, reader, PlanOptions(full_resync, retry_rejected))
+        finally:
+            reader.dispose()
+        console.plan(result)
+
+    _guard(console, body)
+
+
+@app.command()
+def run(
+    syncs: Annotated[list[str] | None, typer.Argument(help="Sync names.")] = None,
+    all_syncs: Annotated[bool, typer.Option("--all", help="Run every sync, dependencies first.")] = False,
+    project_dir: ProjectDir = None,
+    full_resync: Annotated[
+        bool, typer.Option("--full-resync", help="Ignore stored hashes: re-send every row.")
+    ] = False,
+    retry_rejected: Annotated[bool, typer.Option("--retry-rejected", help="Re-send rejected rows.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for a running run of the same sync.")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Run syncs once. Exit code: 0 succeeded, 1 failed, 2 invalid config, 3 partial."""
+    console = _console(json_output)
+    _terminate_gracefully()
+
+    def body() -> int:
+        from activate.engine import RunOptions, run_sync
+        from activate.errors import UsageError
+
+        project = _project(project_dir)
+        names = list(syncs or [])
+        if all_syncs:
+            names = list(project.run_order()) if hasattr(project, "run_order") else list(project.syncs)
+        if not names:
+            raise UsageError("name the syncs to run, or pass --all")
+        options = RunOptions(full_resync=full_resync, retry_rejected=retry_rejected, wait=wait)
+        codes = []
+        for name in names:
+            summary = run_sync(project, name, options, observer=console)
+            console.summary(summary)
+            codes.append(summary.exit_code)
+        return _combined_exit(codes)
+
+    code = _guard(console, body)
+    raise typer.Exit(code)
+
+
+def _combined_exit(codes: list[int]) -> int:
+    """Several syncs: the most severe outcome wins (failed over partial over succeeded)."""
+    for code in (2, 1, 3):
+        if code in codes:
+            return code
+    return 0
+
+
+@app.command()
+def runs(
+    sync: Annotated[str | None, typer.Argument(help="Only this sync.")] = None,
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    project_dir: ProjectDir = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Run history, newest first."""
+    console = _console(json_output)
+
+    def body() -> None:
+        from activate.state.store import StateReader
+
+        project = _project(project_dir)
+        reader = StateReader(project.spec.state.url, project_root=project.root)
+        console.runs(reader.runs(sync, limit))
+
+    _guard(console, body)
+
+
+@app.command()
+def rows(
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+    status: Annotated[
+        list[str] | None, typer.Option("--status", help="succeeded | failed | rejected | skipped (repeatable).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+    project_dir: ProjectDir = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Per-row results of a run."""
+    console = _console(json_output)
+
+    def body() -> None:
+        from activate.errors import UsageError
+        from activate.state.store import StateReader
+
+        project = _project(project_dir)
+        reader = StateReader(project.spec.state.url, project_root=project.root)
+        found = reader.run(run_id)
+        if found is None:
+            raise UsageError(f"no run '{run_id}' in the state store; list runs with: python -m activate runs")
+        console.rows(reader.row_results(found["run_id"], status or (), limit))
+
+    _guard(console, body)
+
+
+@app.command()
+def reset(
+    sync: Annotated[str, typer.Argument(help="Sync name.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Forget a sync's state: its next run re-sends every row (upserts by external id, so nothing duplicates)."""
+    console = _console(False)
+
+    def body() -> None:
+        from activate.state.store import StateStore
+
+        project = _project(project_dir)
+        project.sync(sync)
+        if not yes and not typer.confirm(f"Forget every synced row of '{sync}'?"):
+            raise typer.Exit(1)
+        store = StateStore(project.spec.state.url, project_root=project.root)
+        count = store.reset(sync)
+        console.message(f"Forgot {count} rows of '{sync}'; the next run re-sends every row.")
+
+    _guard(console, body)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except SystemExit as exc:
+        sys.exit(exc.code)

@@ -1,0 +1,317 @@
+"""The per-run diff workspace: a DuckDB database in a temporary file where the snapshot is staged and diffed.
+
+Why a separate workspace rather than a temp table in the state store: a DuckDB state file admits one writing
+process at a time, and a run that kept it open for its whole write phase would lock out `activate runs` and every
+other sync. The workspace is private to the run; the sync's state is brought in next to the snapshot (attached
+read-only when the state store is DuckDB, streamed in as Arrow otherwise), the diff is one set-based SQL statement,
+and the state store is only touched again in short per-batch transactions. Memory stays bounded: DuckDB spills to
+the workspace directory past `memory_limit`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from activate.diff.canonical import literal, snapshot_select
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from activate.state.store import StateReader
+
+
+@dataclass(frozen=True)
+class DiffCounts:
+    """What the diff found."""
+
+    rows_read: int
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+    invalid: int
+    held_back: int  # rejected earlier with the same data: not re-sent until the data changes
+    config_changed: int  # rows synced under another configuration (re-sent once)
+    state_rows: int
+
+
+@dataclass(frozen=True)
+class PlannedRow:
+    """A row the diff selected, as stored in the workspace."""
+
+    row_key: str
+    kind: str  # added | changed | removed
+    row_hash: str | None
+    payload: str | None
+    destination_id: str | None
+    has_intent: bool
+    intent_hash: str | None
+
+
+@dataclass(frozen=True)
+class InvalidRow:
+    """A snapshot row that cannot be sent: null key, duplicate key, NaN, bytes."""
+
+    row_key: str
+    reason: str
+
+
+class DiffWorkspace:
+    """Stage a snapshot, bring in the sync's state, diff them in SQL, then stream out the planned rows."""
+
+    def __init__(self, directory: Path | None = None, memory_limit: str = "256MB") -> None:
+        import duckdb
+
+        self._dir = Path(tempfile.mkdtemp(prefix="activate-diff-", dir=directory))
+        self.con: duckdb.DuckDBPyConnection = duckdb.connect(str(self._dir / "workspace.duckdb"))
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(f"SET memory_limit = {literal(memory_limit)}")
+        self.con.execute(f"SET temp_directory = {literal(str(self._dir / 'spill'))}")
+        self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute(
+            "CREATE TABLE snapshot (row_number BIGINT, row_key VARCHAR, row_hash VARCHAR, payload VARCHAR, "
+            "invalid_reason VARCHAR)"
+        )
+        self.con.execute(
+            "CREATE TABLE state (row_key VARCHAR, row_hash VARCHAR, config_hash VARCHAR, destination_id VARCHAR)"
+        )
+        self.con.execute("CREATE TABLE rejections (row_key VARCHAR, row_hash VARCHAR, config_hash VARCHAR)")
+        self.con.execute("CREATE TABLE intents (row_key VARCHAR, row_hash VARCHAR)")
+
+    # -- staging ----------------------------------------------------------------------------------------------------
+
+    def stage_snapshot(
+        self, batches: Iterator[pa.RecordBatch], key_columns: Sequence[str], hashed_columns: Sequence[str]
+    ) -> int:
+        """Hash and stage every batch; returns the number of rows read."""
+        rows = 0
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            select = snapshot_select(batch.schema, key_columns, hashed_columns, "activate_batch", rows + 1)
+            self.con.register("activate_batch", batch)
+            try:
+                self.con.execute(f"INSERT INTO snapshot {select.select}")
+            finally:
+                self.con.unregister("activate_batch")
+            rows += batch.num_rows
+        return rows
+
+    def stage_state(self, reader: StateReader, sync_name: str) -> None:
+        """Copy the sync's state, rejections and intents next to the snapshot."""
+        if reader.is_duckdb and self._attach_state(reader, sync_name):
+            return
+        import pyarrow as pa
+
+        for chunk in reader.state_rows(sync_name):
+            table = pa.table(
+                {
+                    "row_key": [r.row_key for r in chunk],
+                    "row_hash": [r.row_hash for r in chunk],
+                    "config_hash": [r.config_hash for r in chunk],
+                    "destination_id": pa.array([r.destination_id for r in chunk], pa.string()),
+                }
+            )
+            self._insert_arrow("state", table)
+        rejections = reader.rejections(sync_name)
+        if rejections:
+            keys, hashes, configs = zip(*rejections, strict=True)
+            self._insert_arrow("rejections", pa.table({"row_key": keys, "row_hash": hashes, "config_hash": configs}))
+        intents = reader.intents(sync_name)
+        if intents:
+            self._insert_arrow(
+                "intents", pa.table({"row_key": [i[0] for i in intents], "row_hash": [i[1] for i in intents]})
+            )
+
+    def _insert_arrow(self, table: str, data: pa.Table) -> None:
+        self.con.register("activate_in", data)
+        try:
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM activate_in")
+        finally:
+            self.con.unregister("activate_in")
+
+    def _attach_state(self, reader: StateReader, sync_name: str) -> bool:
+        """Read a DuckDB state file directly (no Python per row). False when it does not exist yet."""
+        database = sa.engine.make_url(reader.url).database
+        if not database or database == ":memory:" or not Path(database).exists():
+            return database not in (None, "", ":memory:")
+
+        def attach() -> None:
+            self.con.execute(f"ATTACH {literal(database)} AS activate_state_db (READ_ONLY)")
+
+        try:
+            reader._retry_busy(attach)
+        except Exception as exc:  # a duckdb.Error; imported lazily
+            if "Conflicting lock" not in str(exc):
+                raise
+            return False
+        try:
+            tables = {r[0] for r in self.con.execute("SHOW TABLES FROM activate_state_db").fetchall()}
+            if "activate_state" not in tables:
+                return True
+            name = literal(sync_name)
+            self.con.execute(
+                "INSERT INTO state SELECT row_key, row_hash, config_hash, destination_id "
+                f"FROM activate_state_db.activate_state WHERE sync_name = {name}"
+            )
+            self.con.execute(
+                "INSERT INTO rejections SELECT row_key, row_hash, config_hash "
+                f"FROM activate_state_db.activate_rejections WHERE sync_name = {name}"
+            )
+            self.con.execute(
+                f"INSERT INTO intents SELECT row_key, row_hash FROM activate_state_db.activate_intents "
+                f"WHERE sync_name = {name}"
+            )
+        finally:
+            self.con.execute("DETACH activate_state_db")
+        return True
+
+    # -- diff -------------------------------------------------------------------------------------------------------
+
+    def diff(self, config_hash: str, *, full_resync: bool = False, retry_rejected: bool = False) -> DiffCounts:
+        """Classify every row in one set-based pass; keeps only added, changed and removed rows in `ops`."""
+        cfg = literal(config_hash)
+        full = "TRUE" if full_resync else "FALSE"
+        retry = "TRUE" if retry_rejected else "FALSE"
+        con = self.con
+        con.execute(
+            "CREATE TABLE dupes AS SELECT row_key, count(*) AS n FROM snapshot "
+            "WHERE row_key IS NOT NULL AND invalid_reason IS NULL GROUP BY row_key HAVING count(*) > 1"
+        )
+        con.execute(
+            "CREATE TABLE valid AS SELECT s.* FROM snapshot s "
+            "WHERE s.invalid_reason IS NULL AND s.row_key IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM dupes d WHERE d.row_key = s.row_key)"
+        )
+        con.execute(
+            f"""
+            CREATE TABLE ops AS
+            SELECT * FROM (
+                SELECT
+                    coalesce(s.row_key, st.row_key) AS row_key,
+                    CASE
+                        WHEN s.row_key IS NULL THEN 'removed'
+                        WHEN st.row_key IS NULL THEN 'added'
+                        WHEN {full} OR st.row_hash <> s.row_hash OR st.config_hash <> {cfg} THEN 'changed'
+                        ELSE 'unchanged'
+                    END AS kind,
+                    s.row_hash,
+                    s.payload,
+                    st.destination_id,
+                    (st.row_key IS NOT NULL AND st.config_hash <> {cfg}) AS config_changed,
+                    (NOT {retry} AND rj.row_key IS NOT NULL AND rj.row_hash = s.row_hash
+                        AND rj.config_hash = {cfg}) AS held_back,
+                    (it.row_key IS NOT NULL) AS has_intent,
+                    it.row_hash AS intent_hash
+                FROM valid s
+                FULL OUTER JOIN state st ON s.row_key = st.row_key
+                LEFT JOIN rejections rj ON rj.row_key = s.row_key
+                LEFT JOIN intents it ON it.row_key = coalesce(s.row_key, st.row_key)
+                WHERE NOT (s.row_key IS NULL
+                           AND EXISTS (SELECT 1 FROM snapshot x WHERE x.row_key = st.row_key))
+            ) WHERE kind <> 'unchanged'
+            """
+        )
+        counts = con.execute(
+            """
+            SELECT
+                count(*) FILTER (WHERE kind = 'added' AND NOT held_back),
+                count(*) FILTER (WHERE kind = 'changed' AND NOT held_back),
+                count(*) FILTER (WHERE kind = 'removed'),
+                count(*) FILTER (WHERE held_back),
+                count(*) FILTER (WHERE config_changed)
+            FROM ops
+            """
+        ).fetchone()
+        assert counts is not None
+        added, changed, removed, held_back, config_changed = (int(c) for c in counts)
+        rows_read = self._scalar("SELECT count(*) FROM snapshot")
+        valid = self._scalar("SELECT count(*) FROM valid")
+        state_rows = self._scalar("SELECT count(*) FROM state")
+        unchanged = valid - added - changed - held_back
+        return DiffCounts(
+            rows_read=rows_read,
+            added=added,
+            changed=changed,
+            removed=removed,
+            unchanged=unchanged,
+            invalid=rows_read - valid,
+            held_back=held_back,
+            config_changed=config_changed,
+            state_rows=state_rows,
+        )
+
+    def _scalar(self, sql: str) -> int:
+        row = self.con.execute(sql).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- reading the plan -------------------------------------------------------------------------------------------
+
+    def planned(self, kinds: Sequence[str], chunk: int = 5_000) -> Iterator[list[PlannedRow]]:
+        """Rows to write, in chunks, held-back rows excluded; ordered by key so runs are reproducible."""
+        kind_list = ", ".join(literal(k) for k in kinds)
+        cursor = self.con.cursor()
+        cursor.execute(
+            "SELECT row_key, kind, row_hash, payload, destination_id, has_intent, intent_hash FROM ops "
+            f"WHERE kind IN ({kind_list}) AND NOT held_back ORDER BY row_key"
+        )
+        try:
+            while True:
+                rows = cursor.fetchmany(chunk)
+                if not rows:
+                    return
+                yield [PlannedRow(*r) for r in rows]
+        finally:
+            cursor.close()
+
+    def sample(self, kind: str, limit: int) -> list[PlannedRow]:
+        rows = self.con.execute(
+            "SELECT row_key, kind, row_hash, payload, destination_id, has_intent, intent_hash FROM ops "
+            f"WHERE kind = {literal(kind)} AND NOT held_back ORDER BY row_key LIMIT {int(limit)}"
+        ).fetchall()
+        return [PlannedRow(*r) for r in rows]
+
+    def invalid_rows(self, chunk: int = 5_000) -> Iterator[list[InvalidRow]]:
+        """Rows that cannot be sent, each with its reason."""
+        cursor = self.con.cursor()
+        cursor.execute(
+            """
+            SELECT coalesce(s.row_key, '<row ' || s.row_number || '>'),
+                   coalesce(s.invalid_reason,
+                            'duplicate primary key: ' || d.n || ' rows of the query share it; none was sent')
+            FROM snapshot s LEFT JOIN dupes d ON d.row_key = s.row_key
+            WHERE s.invalid_reason IS NOT NULL OR s.row_key IS NULL OR d.row_key IS NOT NULL
+            ORDER BY s.row_number
+            """
+        )
+        try:
+            while True:
+                rows = cursor.fetchmany(chunk)
+                if not rows:
+                    return
+                yield [InvalidRow(r[0], r[1]) for r in rows]
+        finally:
+            cursor.close()
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql).fetchall()
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> DiffWorkspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

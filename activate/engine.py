@@ -1,0 +1,540 @@
+"""One run of one sync: lock -> snapshot -> diff -> guardrails -> write -> record -> finish (DESIGN §3).
+
+Only this module ties config, source, diff, plan, destination and state together. Invariants:
+- state advances only for rows the destination confirmed, in the same transaction as their row results;
+- a tripped guardrail, an invalid mapping or a failed query ends the run before any write;
+- at most `max_concurrency` batches are in flight, and each is recorded as soon as it returns (a crash loses at
+  most the batches in flight; re-sending them is safe because writes are idempotent upserts by external id, and
+  non-idempotent ones are guarded by an intent recorded before sending and reconciled on the next run).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from activate.clock import SYSTEM_CLOCK, Clock
+from activate.destinations.base import (
+    Destination,
+    Operation,
+    RowOp,
+    RowResult,
+    RowStatus,
+    RunStats,
+    WriteBatch,
+    WriteContext,
+)
+from activate.destinations.registry import destination_plugin
+from activate.errors import ActivateError, ConfigError, GuardrailError, LockHeldError, UsageError
+from activate.http.errors import QuotaExhausted, TerminalError
+from activate.plan.builder import PlanBuilder, PlanOptions
+from activate.plan.mapping import RenderError, parse_payload
+from activate.plan.plan import MODE_OPERATIONS, Plan
+from activate.state.store import RecordedBatch, StateStore, lock_holder_name
+
+if TYPE_CHECKING:
+    from activate.config import LoadedSync, Project
+    from activate.diff.workspace import DiffWorkspace, PlannedRow
+
+LEASE = timedelta(seconds=60)
+HEARTBEAT_SECONDS = 15.0
+
+EXIT_CODES = {"succeeded": 0, "failed": 1, "aborted": 1, "partial": 3}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How `activate run` was asked to run."""
+
+    full_resync: bool = False
+    retry_rejected: bool = False
+    wait: bool = False
+    wait_timeout: float = 3600.0
+    trigger: str = "manual"
+
+
+@dataclass
+class RunSummary:
+    """What a run did; also the `--json` output and the Python API's return value."""
+
+    run_id: str
+    sync_name: str
+    status: str = "running"
+    rows_read: int = 0
+    rows_added: int = 0
+    rows_changed: int = 0
+    rows_removed: int = 0
+    rows_unchanged: int = 0
+    rows_succeeded: int = 0
+    rows_failed: int = 0
+    rows_rejected: int = 0
+    rows_skipped: int = 0
+    rows_invalid: int = 0
+    api_calls: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.status, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["exit_code"] = self.exit_code
+        return data
+
+
+class RunObserver(Protocol):
+    """What the CLI shows while a run goes (the engine never prints)."""
+
+    def on_plan(self, plan: Plan) -> None: ...
+
+    def on_progress(self, done: int, total: int) -> None: ...
+
+
+class _NoObserver:
+    def on_plan(self, plan: Plan) -> None:
+        return None
+
+    def on_progress(self, done: int, total: int) -> None:
+        return None
+
+
+def new_run_id(clock: Clock) -> str:
+    """Sortable and unique: `20260101T101500-3f2a9c1b`."""
+    return f"{clock.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def run_sync(
+    project: Project,
+    sync_name: str,
+    options: RunOptions = RunOptions(),
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    observer: RunObserver | None = None,
+    stop: threading.Event | None = None,
+) -> RunSummary:
+    """Run one sync once and return its summary (also recorded in `activate_runs`).
+
+    Raises ConfigError/UsageError for invalid config (exit 2) and LockHeldError when the sync is running elsewhere.
+    Every other failure is recorded on the run and returned as status `failed`. `stop`, when set, ends the run
+    after the batches in flight (a graceful shutdown): status `aborted`, rows not sent stay pending.
+    """
+    sync = project.sync(sync_name)
+    store = StateStore(project.spec.state.url, project_root=project.root)
+    run = _Run(project, sync, store, options, clock, observer or _NoObserver(), stop or threading.Event())
+    try:
+        return run.execute()
+    finally:
+        store.dispose()
+
+
+class _Run:
+    def __init__(
+        self,
+        project: Project,
+        sync: LoadedSync,
+        store: StateStore,
+        options: RunOptions,
+        clock: Clock,
+        observer: RunObserver,
+        stop: threading.Event,
+    ) -> None:
+        self.project = project
+        self.sync = sync
+        self.spec = sync.spec
+        self.store = store
+        self.options = options
+        self.clock = clock
+        self.observer = observer
+        self.stop = stop
+        self.run_id = new_run_id(clock)
+        self.summary = RunSummary(self.run_id, self.spec.name)
+        self.stats = RunStats()
+        self.config_hash = sync.config_hash
+        self._heartbeat_stop = threading.Event()
+        self._lock_lost = threading.Event()
+        self._quota_message: str | None = None
+        self._fatal: str | None = None
+        self._sent = 0
+
+    # -- lifecycle --------------------------------------------------------------------------------------------------
+
+    def execute(self) -> RunSummary:
+        self._acquire_lock()
+        heartbeat = threading.Thread(target=self._heartbeat, name=f"heartbeat-{self.run_id}", daemon=True)
+        try:
+            self.store.start_run(self.run_id, self.spec.name, self.options.trigger, self.clock.now(), self.config_hash)
+            heartbeat.start()
+            try:
+                self._execute()
+            except (ConfigError, UsageError) as exc:
+                self._finish("failed", str(exc))
+                raise
+            except KeyboardInterrupt:
+                self._finish("aborted", "interrupted")
+                raise
+            except ActivateError as exc:
+                self._finish("failed", self.project.secrets.mask(str(exc)))
+            except Exception as exc:  # a bug or an unexpected driver error: recorded, never lost
+                self._finish("failed", self.project.secrets.mask(f"{type(exc).__name__}: {exc}"))
+            return self.summary
+        finally:
+            self._heartbeat_stop.set()
+            if heartbeat.is_alive():
+                heartbeat.join(timeout=5)
+            self.store.release_lock(self.spec.name, self.run_id)
+            self._prune()
+
+    def _acquire_lock(self) -> None:
+        deadline = self.clock.monotonic() + self.options.wait_timeout
+        while True:
+            try:
+                self.store.acquire_lock(self.spec.name, self.run_id, lock_holder_name(), self.clock.now(), LEASE)
+                return
+            except LockHeldError:
+                if not self.options.wait or self.clock.monotonic() > deadline:
+                    raise
+                self.clock.sleep(1.0)
+
+    def _heartbeat(self) -> None:
+        while not self._heartbeat_stop.wait(HEARTBEAT_SECONDS):
+            try:
+                if not self.store.heartbeat(self.spec.name, self.run_id, self.clock.now(), LEASE):
+                    self._lock_lost.set()
+                    return
+            except Exception:  # a transient state-store hiccup: the lease covers several beats
+                continue
+
+    def _prune(self) -> None:
+        days = self.project.spec.state.row_results_retention_days
+        if days:
+            try:
+                self.store.prune_row_results(self.clock.now() - timedelta(days=days))
+            except Exception:  # retention is housekeeping; never fail a finished run on it
+                return
+
+    def _finish(self, status: str, error: str | None = None) -> None:
+        s = self.summary
+        s.status = status
+        s.error = error
+        s.api_calls = self.stats.api_calls
+        s.retries = self.stats.retries
+        s.throttled_seconds = round(self.stats.throttled_seconds, 3)
+        values = {k: v for k, v in s.to_dict().items() if k.startswith("rows_")}
+        self.store.update_run(
+            self.run_id,
+            status=status,
+            finished_at=self.clock.now(),
+            error=error,
+            api_calls=s.api_calls,
+            retries=s.retries,
+            throttled_seconds=s.throttled_seconds,
+            **values,
+        )
+
+    # -- the run ----------------------------------------------------------------------------------------------------
+
+    def _execute(self) -> None:
+        builder = PlanBuilder(
+            self.project,
+            self.sync,
+            self.store,
+            PlanOptions(full_resync=self.options.full_resync, retry_rejected=self.options.retry_rejected),
+        )
+        try:
+            plan = builder.build()
+            self._count_plan(plan)
+            self.observer.on_plan(plan)
+            self.summary.notes = list(plan.notes)
+            if plan.tripped:
+                raise GuardrailError("; ".join(f"{v.name}: {v.message}" for v in plan.tripped))
+            assert builder.workspace is not None
+            self._write(plan, builder.workspace)
+        finally:
+            builder.close()
+        self._conclude()
+
+    def _count_plan(self, plan: Plan) -> None:
+        c = plan.counts
+        s = self.summary
+        s.rows_read, s.rows_added, s.rows_changed = c.rows_read, c.added, c.changed
+        s.rows_removed, s.rows_unchanged, s.rows_invalid = c.removed, c.unchanged, c.invalid
+        self.store.update_run(
+            self.run_id,
+            rows_read=c.rows_read,
+            rows_added=c.added,
+            rows_changed=c.changed,
+            rows_removed=c.removed,
+            rows_unchanged=c.unchanged,
+            rows_invalid=c.invalid,
+        )
+
+    def _conclude(self) -> None:
+        s = self.summary
+        if self._fatal:
+            self._finish("failed", self._fatal)
+            return
+        if self.stop.is_set():
+            self._finish("aborted", "stopped before every row was sent (shutdown); unsent rows stay pending")
+            return
+        attempted = s.rows_succeeded + s.rows_failed + s.rows_rejected
+        limit = self.spec.guardrails.max_error_rate
+        if limit is not None and attempted:
+            rate = (s.rows_failed + s.rows_rejected) / attempted
+            if rate > limit:
+                self._finish(
+                    "failed",
+                    f"max_error_rate: {rate:.1%} of {attempted} rows failed or were rejected, over {limit:.0%}",
+                )
+                return
+        if self._quota_message:
+            self._finish("partial", self._quota_message)
+        elif s.rows_failed or s.rows_rejected:
+            self._finish("partial", f"{s.rows_failed} rows failed and {s.rows_rejected} were rejected")
+        else:
+            self._finish("succeeded")
+
+    # -- writing ----------------------------------------------------------------------------------------------------
+
+    def _destination(self) -> Destination:
+        name = self.spec.destination.connection
+        connection = self.project.connection(name)
+        plugin = destination_plugin(connection.type)
+        if plugin is None:
+            raise UsageError(f"connection '{name}' has type '{connection.type}', which no destination provides")
+        context = WriteContext(self.spec.name, self.run_id, self.spec.destination, self.stats, self.clock)
+        return plugin.create(connection, context)
+
+    def _write(self, plan: Plan, workspace: DiffWorkspace) -> None:
+        mode = self.spec.destination.mode
+        ops = MODE_OPERATIONS[mode]
+        self._record_invalid(workspace, ops["added"] or Operation.UPSERT)
+        self._settle_without_calls(workspace, ops)
+        if plan.rows_to_send == 0:
+            return
+        destination = self._destination()
+        try:
+            for kind in ("added", "changed", "removed"):
+                op = ops[kind]
+                if op is None or self._should_stop():
+                    continue
+                total = {"added": plan.counts.added, "changed": plan.counts.changed, "removed": plan.counts.removed}[
+                    kind
+                ]
+                if total:
+                    self._write_kind(destination, workspace, kind, op, total, plan.rows_to_send)
+        finally:
+            destination.close()
+
+    def _should_stop(self) -> bool:
+        return bool(self._quota_message or self._fatal or self.stop.is_set() or self._lock_lost.is_set())
+
+    def _record_invalid(self, workspace: DiffWorkspace, op: Operation) -> None:
+        for chunk in workspace.invalid_rows():
+            results = [(r.row_key, op.value, "rejected", None, "INVALID_ROW", r.reason, 0) for r in chunk]
+            self._record(results, {})
+
+    def _settle_without_calls(self, workspace: DiffWorkspace, ops: dict[str, Operation | None]) -> None:
+        """Removed rows of a non-mirror sync are forgotten; changed rows of an insert sync are skipped."""
+        mode = self.spec.destination.mode
+        if ops["removed"] is None:
+            for chunk in workspace.planned(["removed"]):
+                message = f"removed from the source; mode {mode} leaves the destination record in place"
+                results = [(r.row_key, "delete", "skipped", r.destination_id, None, message, 0) for r in chunk]
+                self._record(results, {}, forget=[r.row_key for r in chunk])
+        if ops["changed"] is None:
+            for chunk in workspace.planned(["changed"]):
+                message = "changed in the source; mode insert never updates a record it created"
+                results = [(r.row_key, "insert", "skipped", r.destination_id, None, message, 0) for r in chunk]
+                self._record(results, {r.row_key: r.row_hash or "" for r in chunk}, advance_skipped=True)
+
+    def _write_kind(
+        self, destination: Destination, workspace: DiffWorkspace, kind: str, op: Operation, total: int, grand: int
+    ) -> None:
+        size = max(1, destination.batch_size(op, total))
+        concurrency = max(1, destination.capabilities.max_concurrency)
+        in_flight: dict[Future[list[RowResult]], tuple[WriteBatch, dict[str, str]]] = {}
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"write-{self.spec.name}") as pool:
+            for batch, hashes in self._batches(destination, workspace, kind, op, size):
+                if self._should_stop():
+                    break
+                while len(in_flight) >= concurrency:
+                    self._collect(in_flight, grand, FIRST_COMPLETED)
+                if self._should_stop():
+                    break
+                self._guard_with_intents(destination, batch, hashes)
+                in_flight[pool.submit(destination.write, batch)] = (batch, hashes)
+            while in_flight:
+                self._collect(in_flight, grand, FIRST_COMPLETED)
+
+    def _collect(
+        self,
+        in_flight: dict[Future[list[RowResult]], tuple[WriteBatch, dict[str, str]]],
+        grand: int,
+        when: str,
+    ) -> None:
+        done, _ = wait(list(in_flight), return_when=when)
+        for future in done:
+            batch, hashes = in_flight.pop(future)
+            self._record_write(batch, hashes, future)
+            self._sent += len(batch)
+            self.observer.on_progress(self._sent, grand)
+
+    def _record_write(self, batch: WriteBatch, hashes: dict[str, str], future: Future[list[RowResult]]) -> None:
+        op = batch.operation.value
+        try:
+            results = future.result()
+        except QuotaExhausted as exc:
+            self._quota_message = self.project.secrets.mask(exc.message) + "; unsent rows stay pending for the next run"
+            results = exc.results
+        except TerminalError as exc:
+            self._fatal = self.project.secrets.mask(f"{exc.code}: {exc.message}")
+            results = []
+        except Exception as exc:  # the batch's fate is unknown: failed rows are retried next run
+            message = self.project.secrets.mask(f"{type(exc).__name__}: {exc}")
+            results = [
+                RowResult.failed(r.key, getattr(exc, "code", None) or "WRITE_ERROR", message) for r in batch.rows
+            ]
+        by_key = {r.key: r for r in results}
+        rows = [
+            (
+                r.key,
+                op,
+                r.status.value,
+                r.destination_id,
+                r.error_code,
+                self.project.secrets.mask(r.error_message) if r.error_message else None,
+                r.attempts,
+            )
+            for r in by_key.values()
+            if r.key in hashes
+        ]
+        if len(by_key) < len(batch.rows) and not (self._quota_message or self._fatal):
+            # a destination must answer for every row; a missing answer is a failure, never a silent drop
+            for row in batch.rows:
+                if row.key not in by_key:
+                    rows.append((row.key, op, "failed", None, "NO_RESULT", "the destination returned no result", 1))
+        self._record(rows, hashes)
+
+    def _record(
+        self,
+        results: list[tuple[str, str, str, str | None, str | None, str | None, int]],
+        hashes: dict[str, str],
+        *,
+        forget: list[str] | None = None,
+        advance_skipped: bool = False,
+    ) -> None:
+        if not results and not forget:
+            return
+        self.store.record_batch(
+            RecordedBatch(
+                self.spec.name,
+                self.run_id,
+                self.config_hash,
+                self.clock.now(),
+                results,
+                hashes,
+                forget or (),
+                advance_skipped,
+            )
+        )
+        s = self.summary
+        for _key, _op, status, *_ in results:
+            if status == RowStatus.SUCCEEDED:
+                s.rows_succeeded += 1
+            elif status == RowStatus.FAILED:
+                s.rows_failed += 1
+            elif status == RowStatus.REJECTED:
+                s.rows_rejected += 1
+            elif status == RowStatus.SKIPPED:
+                s.rows_skipped += 1
+
+    def _batches(
+        self, destination: Destination, workspace: DiffWorkspace, kind: str, op: Operation, size: int
+    ) -> Iterator[tuple[WriteBatch, dict[str, str]]]:
+        """Render planned rows into batches; rows that cannot render are rejected here, never sent."""
+        match = self.spec.destination.match
+        rows: list[RowOp] = []
+        hashes: dict[str, str] = {}
+        for chunk in workspace.planned([kind]):
+            reconciled = self._reconcile(destination, chunk, op)
+            rejected: list[tuple[str, str, str, str | None, str | None, str | None, int]] = []
+            for planned in chunk:
+                if planned.row_key in reconciled:
+                    continue
+                fields = None
+                if op is not Operation.DELETE:
+                    try:
+                        fields = self.sync_mapping.render(parse_payload(planned.payload or "{}"))
+                    except RenderError as exc:
+                        rejected.append((planned.row_key, op.value, "rejected", None, "RENDER_ERROR", str(exc), 0))
+                        hashes_for_rejected = {planned.row_key: planned.row_hash or ""}
+                        self._record([rejected.pop()], hashes_for_rejected)
+                        continue
+                rows.append(
+                    RowOp(
+                        planned.row_key,
+                        op,
+                        fields,
+                        planned.destination_id,
+                        fields.get(match) if (fields is not None and match) else None,
+                    )
+                )
+                hashes[planned.row_key] = planned.row_hash or ""
+                if len(rows) >= size:
+                    yield WriteBatch(op, rows), hashes
+                    rows, hashes = [], {}
+        if rows:
+            yield WriteBatch(op, rows), hashes
+
+    @property
+    def sync_mapping(self) -> Any:
+        if not hasattr(self, "_mapping"):
+            from activate.plan.mapping import RowMapping
+
+            self._mapping = RowMapping(self.spec.destination)
+        return self._mapping
+
+    def _needs_intent(self, destination: Destination, row: RowOp) -> bool:
+        caps = destination.capabilities
+        if row.operation is Operation.INSERT:
+            return not caps.idempotent_insert
+        return row.operation is Operation.UPSERT and row.destination_id is None and not caps.idempotent_upsert
+
+    def _guard_with_intents(self, destination: Destination, batch: WriteBatch, hashes: dict[str, str]) -> None:
+        guarded = [(r.key, hashes[r.key]) for r in batch.rows if self._needs_intent(destination, r)]
+        if guarded:
+            self.store.record_intents(self.spec.name, self.run_id, guarded, self.clock.now())
+
+    def _reconcile(self, destination: Destination, chunk: list[PlannedRow], op: Operation) -> set[str]:
+        """Rows an interrupted run may already have created: found ones are recorded, never created twice."""
+        suspects = [r for r in chunk if r.has_intent]
+        if not suspects or op is Operation.DELETE:
+            return set()
+        match = self.spec.destination.match
+        probes = []
+        for r in suspects:
+            try:
+                fields = self.sync_mapping.render(parse_payload(r.payload or "{}"))
+            except RenderError:
+                continue
+            probes.append(RowOp(r.row_key, op, fields, r.destination_id, fields.get(match) if match else None))
+        found = destination.reconcile(probes) if probes else {}
+        if not found:
+            return set()
+        results = [
+            (key, op.value, "succeeded", dest_id, None, "found in the destination: created by an interrupted run", 0)
+            for key, dest_id in found.items()
+        ]
+        # advance to the hash the interrupted run sent: if the row changed since, the next run updates it
+        hashes = {r.row_key: (r.intent_hash or r.row_hash or "") for r in suspects if r.row_key in found}
+        self._record(results, hashes)
+        return set(found)

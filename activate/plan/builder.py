@@ -1,0 +1,179 @@
+"""Build a sync's Plan: check the mapping against the query's columns, snapshot, diff, sample, guardrails.
+
+The same builder serves `plan` (with a StateReader) and `run` (with the StateStore, which is also a reader).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from activate.diff.workspace import DiffWorkspace
+from activate.errors import ConfigError, ConfigIssue, SourceError
+from activate.plan.mapping import RenderError, RowMapping, parse_payload
+from activate.plan.plan import MODE_OPERATIONS, Plan, check_guardrails
+from activate.sources.readers import open_reader
+
+if TYPE_CHECKING:
+    from activate.config import LoadedSync, Project
+    from activate.state.store import StateReader
+
+SAMPLE_ROWS = 3
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """How the diff treats stored state."""
+
+    full_resync: bool = False
+    retry_rejected: bool = False
+
+
+def check_columns(sync: LoadedSync, mapping: RowMapping, columns: list[str], root: Path) -> None:
+    """Every column the mapping, templates and key read must be in the query's result; all misses at once."""
+    available = set(columns)
+    lowered = {c.lower(): c for c in columns}
+    issues: list[ConfigIssue] = []
+
+    def miss(path: str, column: str) -> None:
+        line, col = sync.positions.at(path)
+        close = difflib.get_close_matches(column, columns, n=1) or (
+            [lowered[column.lower()]] if column.lower() in lowered else []
+        )
+        hint = f"did you mean {close[0]!r}?" if close else f"the query returns: {', '.join(columns[:30])}"
+        issues.append(
+            ConfigIssue(
+                _relative(sync.file, root), line, col, path, f"column {column!r} is not in the query's result", hint
+            )
+        )
+
+    for key in sync.spec.source.key_columns:
+        if key not in available:
+            miss("source.primary_key", key)
+    for field, used in mapping.field_for_column_check().items():
+        for column in sorted(used or ()):
+            if column not in available:
+                if field in ("text", "blocks"):
+                    miss(f"destination.message.{field}", column)
+                elif field == "channel":
+                    miss("destination.channel", column)
+                else:
+                    miss(f"destination.mapping.{field}", column)
+    match = sync.spec.destination.match
+    if match is not None and match not in sync.spec.destination.mapping:
+        line, col = sync.positions.at("destination.match")
+        issues.append(
+            ConfigIssue(
+                _relative(sync.file, root),
+                line,
+                col,
+                "destination.match",
+                f"match field {match!r} is not a mapped destination field",
+                f"add it to destination.mapping, e.g. {match}: <column>",
+            )
+        )
+    if issues:
+        raise ConfigError(issues)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+class PlanBuilder:
+    """Snapshot + diff of one sync into a workspace the caller closes (the run streams operations from it)."""
+
+    def __init__(self, project: Project, sync: LoadedSync, reader: StateReader, options: PlanOptions) -> None:
+        self.project = project
+        self.sync = sync
+        self.reader = reader
+        self.options = options
+        self.mapping = RowMapping(sync.spec.destination)
+        self.workspace: DiffWorkspace | None = None
+
+    def build(self) -> Plan:
+        spec = self.sync.spec
+        connection = self.project.connection(spec.source.connection)
+        source = open_reader(connection, self.project.root)
+        workspace = DiffWorkspace(directory=None)
+        self.workspace = workspace
+        try:
+            try:
+                columns = source.columns(self.sync.query)
+            except SourceError as exc:
+                raise SourceError(
+                    f"sync '{spec.name}': the query failed: {self.project.secrets.mask(str(exc))}"
+                ) from exc
+            check_columns(self.sync, self.mapping, columns, self.project.root)
+            used = self.mapping.columns()
+            hashed = sorted(columns if used is None else used)
+            try:
+                workspace.stage_snapshot(source.batches(self.sync.query), spec.source.key_columns, hashed)
+            except SourceError as exc:
+                raise SourceError(
+                    f"sync '{spec.name}': the query failed: {self.project.secrets.mask(str(exc))}"
+                ) from exc
+        finally:
+            source.close()
+        workspace.stage_state(self.reader, spec.name)
+        counts = workspace.diff(
+            self.sync.config_hash, full_resync=self.options.full_resync, retry_rejected=self.options.retry_rejected
+        )
+        plan = Plan(spec.name, spec.destination.mode, counts, self.options.full_resync)
+        plan.verdicts = check_guardrails(spec.guardrails, spec.destination.mode, counts)
+        plan.samples = self._samples()
+        if counts.config_changed:
+            plan.notes.append(
+                f"the sync's configuration (destination, object, mode, match or mapping) changed since "
+                f"{counts.config_changed} rows were synced: each of them is re-sent once"
+            )
+        if counts.held_back:
+            plan.notes.append(
+                f"{counts.held_back} rows were rejected earlier and have not changed: not re-sent "
+                "(use --retry-rejected to send them anyway)"
+            )
+        if counts.invalid:
+            plan.notes.append(f"{counts.invalid} rows cannot be sent (null or duplicate key, NaN, bytes)")
+        return plan
+
+    def _samples(self) -> dict[str, list[dict[str, Any]]]:
+        assert self.workspace is not None
+        samples: dict[str, list[dict[str, Any]]] = {}
+        ops = MODE_OPERATIONS[self.sync.spec.destination.mode]
+        for kind in ("added", "changed", "removed"):
+            op = ops[kind]
+            rows = self.workspace.sample(kind, SAMPLE_ROWS)
+            if not rows or op is None:
+                continue
+            items = []
+            for row in rows:
+                item: dict[str, Any] = {"key": row.row_key, "operation": op.value}
+                if row.destination_id:
+                    item["destination_id"] = row.destination_id
+                if row.payload is not None:
+                    try:
+                        item["fields"] = self.mapping.render(parse_payload(row.payload))
+                    except RenderError as exc:
+                        item["error"] = str(exc)
+                items.append(item)
+            samples[kind] = items
+        return samples
+
+    def close(self) -> None:
+        if self.workspace is not None:
+            self.workspace.close()
+            self.workspace = None
+
+
+def build_plan(project: Project, sync_name: str, reader: StateReader, options: PlanOptions = PlanOptions()) -> Plan:
+    """A dry run: the plan of one sync, with nothing written anywhere."""
+    builder = PlanBuilder(project, project.sync(sync_name), reader, options)
+    try:
+        return builder.build()
+    finally:
+        builder.close()

@@ -1,0 +1,207 @@
+"""A sync's mapping: which source columns it reads, and how a row becomes destination fields.
+
+A mapping value is a column name (`firstname: first_name`) or a Jinja template over `row`
+(`lifetime_value: "{{ row.ltv | round(2) }}"`). Templates run in a sandbox with StrictUndefined (a typo is an
+error, never an empty string) and a native-types environment, so `{{ row.score }}` stays a number. The Slack
+message (`message.text`, `message.blocks`) and a templated `channel` are rendered the same way into the fields
+`text`, `blocks` and `channel`.
+
+Only rows that will be written are rendered; hashing reads the same columns in bulk (see `activate.diff`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from jinja2 import StrictUndefined, nodes
+from jinja2.exceptions import TemplateError
+from jinja2.nativetypes import NativeEnvironment
+from jinja2.sandbox import SandboxedEnvironment
+
+from activate.config.models import DestinationSpec
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+ALL_COLUMNS = None
+
+
+class _Env(NativeEnvironment, SandboxedEnvironment):
+    """Sandboxed (a sync file cannot reach Python internals) and native (numbers stay numbers)."""
+
+
+_ENV = _Env(undefined=StrictUndefined, autoescape=False)
+
+
+class RenderError(Exception):
+    """A row could not be rendered (the row is rejected with this message)."""
+
+
+def is_template(value: str) -> bool:
+    return "{{" in value or "{%" in value
+
+
+def template_columns(source: str) -> set[str] | None:
+    """Columns a template reads through `row.x` / `row['x']`; None when it uses `row` as a whole."""
+    tree = _ENV.parse(source)
+    columns: set[str] = set()
+    whole_row = False
+    for name in tree.find_all(nodes.Name):
+        if name.name == "row":
+            whole_row = True
+    row_refs = 0
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if isinstance(target, nodes.Name) and target.name == "row":
+            if isinstance(node, nodes.Getattr):
+                columns.add(node.attr)
+                row_refs += 1
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                columns.add(node.arg.value)
+                row_refs += 1
+            else:
+                return ALL_COLUMNS
+    names = sum(1 for n in tree.find_all(nodes.Name) if n.name == "row")
+    if whole_row and names > row_refs:
+        return ALL_COLUMNS
+    return columns
+
+
+@dataclass(frozen=True)
+class FieldSource:
+    """Where one destination field comes from (a column, or a template and the columns it reads)."""
+
+    field: str
+    column: str | None
+    template: str | None
+    columns: frozenset[str] | None  # None: the whole row
+
+
+def _template_strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _template_strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _template_strings(item)
+
+
+class RowMapping:
+    """Compiled mapping of one sync."""
+
+    def __init__(self, spec: DestinationSpec) -> None:
+        self.spec = spec
+        self.fields: list[FieldSource] = []
+        for name, value in spec.mapping.items():
+            if is_template(value):
+                cols = template_columns(value)
+                self.fields.append(FieldSource(name, None, value, None if cols is None else frozenset(cols)))
+            else:
+                self.fields.append(FieldSource(name, value.strip(), None, frozenset({value.strip()})))
+        self._templates = {f.field: _ENV.from_string(f.template) for f in self.fields if f.template is not None}
+        self._extra: dict[str, Any] = {}
+        if spec.message is not None:
+            self._extra["text"] = spec.message.text
+            if spec.message.blocks is not None:
+                self._extra["blocks"] = spec.message.blocks
+        if spec.channel is not None and is_template(spec.channel):
+            self._extra["channel"] = spec.channel
+        self._extra_compiled = {
+            text: _ENV.from_string(text)
+            for value in self._extra.values()
+            for text in _template_strings(value)
+            if is_template(text)
+        }
+
+    def columns(self) -> set[str] | None:
+        """Every source column the mapping reads, or None when some template reads the whole row."""
+        result: set[str] = set()
+        for f in self.fields:
+            if f.columns is None:
+                return ALL_COLUMNS
+            result |= f.columns
+        for text in self._extra_compiled:
+            cols = template_columns(text)
+            if cols is None:
+                return ALL_COLUMNS
+            result |= cols
+        return result
+
+    def field_for_column_check(self) -> dict[str, frozenset[str] | None]:
+        """Per destination field (or `message.text`, `channel`...), the columns it reads."""
+        out: dict[str, frozenset[str] | None] = {f.field: f.columns for f in self.fields}
+        for name, value in self._extra.items():
+            cols: set[str] | None = set()
+            for text in _template_strings(value):
+                if is_template(text):
+                    found = template_columns(text)
+                    if found is None:
+                        cols = None
+                        break
+                    assert cols is not None
+                    cols |= found
+            out[name] = None if cols is None else frozenset(cols)
+        return out
+
+    def render(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Destination fields for one row (JSON-ready values). Raises RenderError naming the field."""
+        fields: dict[str, Any] = {}
+        for f in self.fields:
+            if f.column is not None:
+                fields[f.field] = wire_value(row.get(f.column))
+                continue
+            try:
+                fields[f.field] = wire_value(self._templates[f.field].render(row=row))
+            except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+                raise RenderError(f"mapping field {f.field!r}: {exc}") from exc
+        for name, value in self._extra.items():
+            try:
+                rendered = self._render_value(value, row)
+            except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+                raise RenderError(f"{'message.' if name != 'channel' else ''}{name}: {exc}") from exc
+            if name == "blocks" and isinstance(rendered, str):
+                try:
+                    rendered = json.loads(rendered)
+                except json.JSONDecodeError as exc:
+                    raise RenderError(f"message.blocks did not render to JSON: {exc}") from exc
+            if name == "text" and not isinstance(rendered, str):
+                rendered = "" if rendered is None else str(rendered)
+            fields[name] = rendered
+        return fields
+
+    def _render_value(self, value: Any, row: Mapping[str, Any]) -> Any:
+        if isinstance(value, str):
+            if value in self._extra_compiled:
+                return wire_value(self._extra_compiled[value].render(row=row))
+            return value
+        if isinstance(value, list):
+            return [self._render_value(v, row) for v in value]
+        if isinstance(value, dict):
+            return {k: self._render_value(v, row) for k, v in value.items()}
+        return value
+
+
+def wire_value(value: Any) -> Any:
+    """A JSON-ready value: decimals become ints or floats when that is exact, else their text."""
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value() and abs(value) < 2**53:
+            return int(value)
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value.normalize() else str(value)
+    if isinstance(value, list):
+        return [wire_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: wire_value(v) for k, v in value.items()}
+    return value
+
+
+def parse_payload(payload: str) -> dict[str, Any]:
+    """A staged row's canonical JSON, decimals kept exact."""
+    value = json.loads(payload, parse_float=Decimal)
+    assert isinstance(value, dict)
+    return value

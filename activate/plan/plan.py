@@ -1,0 +1,144 @@
+"""The Plan: what a run would do, as data. `activate plan` renders it; `activate run` executes it.
+
+A plan is built from a StateReader (read-only by construction), so a dry run cannot write state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from activate.config.models import GuardrailSpec, SyncMode
+from activate.destinations.base import Operation
+from activate.diff.workspace import DiffCounts
+
+# What each mode does with each kind of diffed row. `None`: no API call (the row is recorded and its state
+# settled: removed rows of a non-mirror sync are forgotten, changed rows of an insert sync are skipped).
+MODE_OPERATIONS: dict[str, dict[str, Operation | None]] = {
+    "upsert": {"added": Operation.UPSERT, "changed": Operation.UPSERT, "removed": None},
+    "update": {"added": Operation.UPDATE, "changed": Operation.UPDATE, "removed": None},
+    "insert": {"added": Operation.INSERT, "changed": None, "removed": None},
+    "mirror": {"added": Operation.UPSERT, "changed": Operation.UPSERT, "removed": Operation.DELETE},
+}
+
+
+@dataclass(frozen=True)
+class GuardrailVerdict:
+    """One guardrail checked on the plan."""
+
+    name: str
+    tripped: bool
+    message: str
+
+
+@dataclass
+class Plan:
+    """The diff's counts, the operations they become, sample payloads and guardrail verdicts."""
+
+    sync_name: str
+    mode: SyncMode
+    counts: DiffCounts
+    full_resync: bool
+    verdicts: list[GuardrailVerdict] = field(default_factory=list)
+    samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def operations(self) -> dict[str, int]:
+        """API operations the run will send, by operation name, plus rows settled without a call."""
+        ops = MODE_OPERATIONS[self.mode]
+        out: dict[str, int] = {}
+        for kind, count in (
+            ("added", self.counts.added),
+            ("changed", self.counts.changed),
+            ("removed", self.counts.removed),
+        ):
+            op = ops[kind]
+            name = op.value if op is not None else ("forget" if kind == "removed" else "skip")
+            out[name] = out.get(name, 0) + count
+        return {k: v for k, v in out.items() if v}
+
+    @property
+    def rows_to_send(self) -> int:
+        ops = MODE_OPERATIONS[self.mode]
+        return sum(
+            count
+            for kind, count in (
+                ("added", self.counts.added),
+                ("changed", self.counts.changed),
+                ("removed", self.counts.removed),
+            )
+            if ops[kind] is not None
+        )
+
+    @property
+    def tripped(self) -> list[GuardrailVerdict]:
+        return [v for v in self.verdicts if v.tripped]
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.counts
+        return {
+            "sync": self.sync_name,
+            "mode": self.mode,
+            "rows_read": c.rows_read,
+            "added": c.added,
+            "changed": c.changed,
+            "removed": c.removed,
+            "unchanged": c.unchanged,
+            "invalid": c.invalid,
+            "held_back": c.held_back,
+            "config_changed": c.config_changed,
+            "full_resync": self.full_resync,
+            "operations": self.operations,
+            "guardrails": [{"name": v.name, "tripped": v.tripped, "message": v.message} for v in self.verdicts],
+            "samples": self.samples,
+            "notes": self.notes,
+        }
+
+
+def check_guardrails(guardrails: GuardrailSpec, mode: SyncMode, counts: DiffCounts) -> list[GuardrailVerdict]:
+    """Every guardrail's verdict on the plan (max_error_rate is judged after writing, and says so)."""
+    verdicts: list[GuardrailVerdict] = []
+    deletes = counts.removed if mode == "mirror" else 0
+    if guardrails.max_deletes is not None:
+        limit = guardrails.max_deletes.of(counts.state_rows)
+        share = 100.0 * deletes / counts.state_rows if counts.state_rows else 0.0
+        if deletes > limit:
+            verdicts.append(
+                GuardrailVerdict(
+                    "max_deletes",
+                    True,
+                    f"would delete {deletes} of {counts.state_rows} synced rows ({share:.1f}%), over max_deletes "
+                    f"{guardrails.max_deletes} ({limit:g} rows) by {deletes - limit:g} rows; nothing was written. "
+                    "If the deletes are intended, raise max_deletes for one run.",
+                )
+            )
+        else:
+            verdicts.append(
+                GuardrailVerdict(
+                    "max_deletes",
+                    False,
+                    f"{deletes} deletes ({share:.1f}% of {counts.state_rows}) within {guardrails.max_deletes}",
+                )
+            )
+    if counts.rows_read == 0 and counts.state_rows > 0:
+        if guardrails.allow_empty_source:
+            verdicts.append(
+                GuardrailVerdict("allow_empty_source", False, "the source is empty and allow_empty_source is set")
+            )
+        else:
+            verdicts.append(
+                GuardrailVerdict(
+                    "allow_empty_source",
+                    True,
+                    f"the query returned 0 rows while {counts.state_rows} rows are synced; nothing was written. "
+                    "Set guardrails.allow_empty_source: true if an empty result is expected.",
+                )
+            )
+    if guardrails.max_error_rate is not None:
+        verdicts.append(
+            GuardrailVerdict(
+                "max_error_rate", False, f"judged after writing: over {guardrails.max_error_rate:.0%} fails the run"
+            )
+        )
+    return verdicts

@@ -1,0 +1,46 @@
+"""Schema migrations of the state store: an ordered list of steps, each applied once and recorded.
+
+Hand-written rather than Alembic: the state store is embedded in users' databases (DuckDB files, their Postgres,
+their warehouse), migrations must run unattended at the start of any command, and there are few of them.
+A new step is appended to `MIGRATIONS`; released steps never change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from activate.state import schema
+
+
+def _v1_initial(conn: sa.Connection) -> None:
+    schema.metadata.create_all(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1_initial]
+LATEST = len(MIGRATIONS)
+
+
+def current_version(conn: sa.Connection) -> int:
+    if not sa.inspect(conn).has_table(schema.schema_version.name):
+        return 0
+    return int(conn.execute(sa.select(sa.func.max(schema.schema_version.c.version))).scalar() or 0)
+
+
+def migrate(conn: sa.Connection) -> int:
+    """Apply every pending step in order; returns the number applied. Idempotent."""
+    version = current_version(conn)
+    if version > LATEST:
+        from activate.errors import ActivateError
+
+        raise ActivateError(
+            f"the state store is at schema version {version}, newer than this activate ({LATEST}): upgrade activate"
+        )
+    if version == 0:
+        schema.schema_version.create(conn, checkfirst=True)
+    for number in range(version + 1, LATEST + 1):
+        MIGRATIONS[number - 1](conn)
+        conn.execute(sa.insert(schema.schema_version).values(version=number, applied_at=datetime.now(UTC)))
+    return LATEST - version

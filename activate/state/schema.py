@@ -1,0 +1,110 @@
+"""The state tables (DESIGN §4): a public contract users query with SQL, plus what the engine needs.
+
+Public: `activate_runs`, `activate_row_results`, `activate_state`.
+Engine-internal: `activate_rejections` (the data hash a row was rejected with, so it is not re-sent until it
+changes), `activate_intents` (non-idempotent writes in flight, reconciled after a crash), `activate_locks`
+(one run per sync, by lease), `activate_schema_version`.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+TS = sa.DateTime(timezone=True)
+
+schema_version = sa.Table(
+    "activate_schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", TS, nullable=False),
+)
+
+runs = sa.Table(
+    "activate_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("sync_name", sa.String(200), nullable=False, index=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("trigger", sa.String(40), nullable=False),
+    sa.Column("started_at", TS, nullable=False),
+    sa.Column("finished_at", TS),
+    sa.Column("rows_read", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_added", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_changed", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_removed", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_unchanged", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_succeeded", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_failed", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_rejected", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_skipped", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_invalid", sa.BigInteger, nullable=False, default=0),
+    sa.Column("api_calls", sa.BigInteger, nullable=False, default=0),
+    sa.Column("retries", sa.BigInteger, nullable=False, default=0),
+    sa.Column("throttled_seconds", sa.Float, nullable=False, default=0.0),
+    sa.Column("config_hash", sa.String(64)),
+    sa.Column("error", sa.Text),
+)
+
+row_results = sa.Table(
+    "activate_row_results",
+    metadata,
+    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    sa.Column("sync_name", sa.String(200), nullable=False),
+    sa.Column("row_key", sa.Text, nullable=False),
+    sa.Column("operation", sa.String(10), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("destination_id", sa.Text),
+    sa.Column("error_code", sa.String(100)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False, default=1),
+    sa.Column("recorded_at", TS, nullable=False),
+)
+
+state = sa.Table(
+    "activate_state",
+    metadata,
+    sa.Column("sync_name", sa.String(200), primary_key=True),
+    sa.Column("row_key", sa.Text, primary_key=True),
+    sa.Column("row_hash", sa.String(32), nullable=False),
+    sa.Column("config_hash", sa.String(64), nullable=False),
+    sa.Column("destination_id", sa.Text),
+    sa.Column("last_run_id", sa.String(64), nullable=False),
+    sa.Column("synced_at", TS, nullable=False),
+)
+
+rejections = sa.Table(
+    "activate_rejections",
+    metadata,
+    sa.Column("sync_name", sa.String(200), primary_key=True),
+    sa.Column("row_key", sa.Text, primary_key=True),
+    sa.Column("row_hash", sa.String(32), nullable=False),
+    sa.Column("config_hash", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("error_code", sa.String(100)),
+    sa.Column("rejected_at", TS, nullable=False),
+)
+
+intents = sa.Table(
+    "activate_intents",
+    metadata,
+    sa.Column("sync_name", sa.String(200), primary_key=True),
+    sa.Column("row_key", sa.Text, primary_key=True),
+    sa.Column("row_hash", sa.String(32), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+locks = sa.Table(
+    "activate_locks",
+    metadata,
+    sa.Column("sync_name", sa.String(200), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("acquired_at", TS, nullable=False),
+    sa.Column("expires_at", TS, nullable=False),
+)
+
+sa.Index("ix_activate_row_results_sync_key", row_results.c.sync_name, row_results.c.row_key)
+sa.Index("ix_activate_runs_sync_started", runs.c.sync_name, runs.c.started_at)
