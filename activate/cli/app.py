@@ -107,7 +107,7 @@ def plan(
     retry_rejected: Annotated[bool, typer.Option("--retry-rejected", help="Include unchanged rejected rows.")] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Dry run: what a run would send (+added ~changed -removed), sample payloads, guardrail verdicts. Writes nothing."""
+    """Dry run: what a run would send (+added ~changed -removed), samples, guardrail verdicts. Writes nothing."""
     console = _console(json_output)
 
     def body() -> None:
