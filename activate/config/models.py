@@ -102,6 +102,17 @@ class ProjectSpec(StrictModel):
     timezone: str = "UTC"
     connections: dict[str, ConnectionSpec] = Field(default_factory=dict)
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone '{value}' (an IANA name such as 'UTC' or 'Europe/Paris')") from None
+        return value
+
 
 class SourceSpec(StrictModel):
     """Where the rows come from: exactly one of `query`, `table` or `file`."""

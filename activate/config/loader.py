@@ -1,0 +1,204 @@
+"""Load a project: `activate.yml` and `syncs/*.yml`, validated, with every issue of every file reported at once.
+
+The order of work for each file: parse YAML (syntax errors, duplicate keys) -> resolve `${VAR}` -> schema
+validation (pydantic, errors mapped back to line and column) -> checks a schema cannot express. Nothing stops at
+the first problem: a `ConfigError` carries them all, each masked so that no secret value can reach a terminal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from activate.config.checks import ConnectionKinds, SyncEntry, check_after, check_duplicate_names, check_sync
+from activate.config.document import Document, read_document
+from activate.config.env import resolve_env
+from activate.config.hints import did_you_mean, show
+from activate.config.models import ConnectionSpec, ProjectSpec, SyncSpec
+from activate.config.positions import Positions, format_path
+from activate.config.project import LoadedSync, Project
+from activate.config.schema import secret_values
+from activate.config.secrets import SecretMasker, url_password
+from activate.config.validation import validation_issues
+from activate.errors import ConfigError, ConfigIssue
+
+PROJECT_FILE = "activate.yml"
+SYNCS_DIR = "syncs"
+
+
+def load_project(project_dir: Path | str | None = None, *, env: Mapping[str, str] | None = None) -> Project:
+    """Load `activate.yml` and `syncs/*.yml` from `project_dir` ($ACTIVATE_PROJECT_DIR, else the current directory).
+
+    `${VAR}` references are read from `env` (default: the process environment). Raises `ConfigError` carrying every
+    issue of every file, each at `file:line:col` with a hint where one helps.
+    """
+    environ: Mapping[str, str] = os.environ if env is None else env
+    root = Path(project_dir or environ.get("ACTIVATE_PROJECT_DIR") or Path.cwd()).resolve()
+    masker = SecretMasker()
+    issues: list[ConfigIssue] = []
+
+    project_path = root / PROJECT_FILE
+    if project_path.is_file():
+        project_doc = read_document(project_path, PROJECT_FILE)
+        spec, kinds = _load_project_file(project_doc, environ, masker, issues)
+        positions = project_doc.positions
+    else:
+        hint = "run `activate init` to create a project, or point --project-dir / ACTIVATE_PROJECT_DIR at one"
+        issues.append(ConfigIssue(PROJECT_FILE, None, None, "", f"not found in {root}", hint))
+        spec, kinds, positions = None, ConnectionKinds(loaded=False), Positions(PROJECT_FILE)
+
+    syncs = _load_syncs(root, environ, kinds, issues)
+    if issues or spec is None:
+        raise ConfigError(_ordered([_masked(issue, masker) for issue in issues]))
+    return Project(root=root, spec=spec, syncs=syncs, secrets=masker, positions=positions)
+
+
+def _load_project_file(
+    doc: Document, env: Mapping[str, str], masker: SecretMasker, issues: list[ConfigIssue]
+) -> tuple[ProjectSpec | None, ConnectionKinds]:
+    issues.extend(doc.issues)
+    if doc.data is None and doc.issues:
+        return None, ConnectionKinds(loaded=False)
+    raw = {} if doc.data is None else doc.data
+    if not isinstance(raw, dict):
+        issues.append(doc.issue("", f"expected a mapping of settings (state, connections), got {show(raw)}"))
+        return None, ConnectionKinds(loaded=False)
+    resolved = resolve_env(raw, env)
+    issues.extend(_env_issues(doc, resolved.problems))
+    data: dict[str, Any] = resolved.data
+
+    kinds = ConnectionKinds()
+    connections = data.get("connections")
+    valid: dict[str, ConnectionSpec] = {}
+    if isinstance(connections, dict):
+        for name, conn in connections.items():
+            model = _connection_model(doc, str(name), conn, kinds, issues)
+            if model is None:
+                continue
+            prefix = ("connections", str(name))
+            for path, value in secret_values(model, conn, prefix):
+                masker.add(value, *resolved.substituted.get(format_path(path), []))
+            try:
+                valid[str(name)] = model.model_validate(conn)  # type: ignore[assignment]
+            except ValidationError as exc:
+                issues.extend(validation_issues(doc, model, conn, exc, prefix))
+        data = {**data, "connections": valid}
+    state = data.get("state")
+    if isinstance(state, dict) and isinstance(state.get("url"), str):
+        masker.add(*url_password(state["url"]), *resolved.substituted.get("state.url", []))
+    try:
+        spec = ProjectSpec.model_validate(data)
+    except ValidationError as exc:
+        issues.extend(validation_issues(doc, ProjectSpec, data, exc))
+        spec = None
+    return spec, kinds
+
+
+def _connection_model(
+    doc: Document, name: str, conn: Any, kinds: ConnectionKinds, issues: list[ConfigIssue]
+) -> type[BaseModel] | None:
+    """The model a connection's `type` selects, recording its kind; None (with an issue) when there is none."""
+    from activate.destinations.registry import destination_plugin, destination_types
+    from activate.sources.config import SOURCE_CONNECTIONS
+
+    path = ("connections", name)
+    known = [*SOURCE_CONNECTIONS, *destination_types()]
+    known_text = f"known types: {', '.join(known)}"
+    type_name = conn.get("type") if isinstance(conn, dict) else None
+    if not isinstance(conn, dict):
+        issues.append(doc.issue(path, f"expected a mapping with a 'type' key, got {show(conn)}"))
+    elif type_name is None:
+        issues.append(doc.issue(path, "missing required key 'type'", known_text, at_value=False))
+    elif not isinstance(type_name, str):
+        issues.append(doc.issue((*path, "type"), f"expected a string, got {show(type_name)}", known_text))
+    elif type_name in SOURCE_CONNECTIONS:
+        kinds.sources[name] = type_name
+        return SOURCE_CONNECTIONS[type_name]
+    elif type_name in destination_types():
+        plugin = destination_plugin(type_name)
+        if plugin is not None:
+            kinds.destinations[name] = type_name
+            kinds.plugins[name] = plugin
+            return plugin.connection_model
+        message = f"destination type '{type_name}' is not available: its plugin could not be imported"
+        issues.append(doc.issue((*path, "type"), message, "check that the package providing it is installed"))
+    else:
+        guess = did_you_mean(type_name, known)
+        hint = f"{guess}; {known_text}" if guess else known_text
+        issues.append(doc.issue((*path, "type"), f"unknown connection type '{type_name}'", hint))
+    kinds.undetermined.add(name)
+    return None
+
+
+def _load_syncs(
+    root: Path, env: Mapping[str, str], kinds: ConnectionKinds, issues: list[ConfigIssue]
+) -> dict[str, LoadedSync]:
+    directory = root / SYNCS_DIR
+    files = sorted(p for p in directory.glob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+    entries: list[SyncEntry] = []
+    specs: list[tuple[SyncSpec, Document, Path]] = []
+    for path in files:
+        doc = read_document(path, path.relative_to(root).as_posix())
+        issues.extend(doc.issues)
+        if doc.data is None and doc.issues:
+            continue
+        raw = {} if doc.data is None else doc.data
+        if not isinstance(raw, dict):
+            issues.append(doc.issue("", f"expected a mapping with source and destination, got {show(raw)}"))
+            continue
+        resolved = resolve_env(raw, env)
+        issues.extend(_env_issues(doc, resolved.problems))
+        data: dict[str, Any] = {"name": path.stem, **resolved.data}
+        issues.extend(check_sync(doc, data, kinds, root))
+        if isinstance(data["name"], str):
+            entries.append(SyncEntry(data["name"], doc, data))
+        try:
+            specs.append((SyncSpec.model_validate(data), doc, path))
+        except ValidationError as exc:
+            issues.extend(validation_issues(doc, SyncSpec, data, exc))
+    issues.extend(check_duplicate_names(entries))
+    issues.extend(check_after(entries))
+
+    syncs: dict[str, LoadedSync] = {}
+    for spec, doc, path in specs:
+        if spec.name not in syncs:
+            syncs[spec.name] = LoadedSync(spec=spec, file=path, query=_query(spec, root), positions=doc.positions)
+    return syncs
+
+
+def _query(spec: SyncSpec, root: Path) -> str:
+    source = spec.source
+    if source.query:
+        return source.query
+    if source.table:
+        return f"select * from {source.table}"
+    try:
+        return (root / (source.file or "")).read_text(encoding="utf-8")
+    except OSError:
+        return ""  # `file:` not found is already an issue of this sync, so this project never loads
+
+
+def _env_issues(doc: Document, problems: list[Any]) -> list[ConfigIssue]:
+    issues = []
+    for problem in problems:
+        line, column = doc.find(problem.path, problem.token[:3] if problem.name is None else "${" + problem.name)
+        issues.append(ConfigIssue(doc.file, line, column, problem.path, problem.message, problem.hint))
+    return issues
+
+
+def _masked(issue: ConfigIssue, masker: SecretMasker) -> ConfigIssue:
+    return dataclasses.replace(
+        issue, message=masker.mask(issue.message), hint=masker.mask(issue.hint) if issue.hint else issue.hint
+    )
+
+
+def _ordered(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    """activate.yml first, then sync files in name order; within a file, by position."""
+    files = sorted({i.file for i in issues}, key=lambda f: (f != PROJECT_FILE, f))
+    rank = {name: index for index, name in enumerate(files)}
+    return sorted(issues, key=lambda i: (rank[i.file], i.line or 0, i.column or 0))

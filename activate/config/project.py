@@ -1,0 +1,120 @@
+"""A loaded, valid project: what the engine, the CLI and the scheduler read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from activate.config.hints import closest
+from activate.config.models import ConnectionSpec, ProjectSpec, SyncSpec
+from activate.config.positions import Positions, format_path
+from activate.config.secrets import SecretMasker
+from activate.config.templates import columns_used, is_template, template_strings
+from activate.errors import UsageError
+
+
+@dataclass(frozen=True)
+class LoadedSync:
+    """One valid sync file, with what the engine needs beyond its spec.
+
+    `query` is the SQL to run, whichever way the file gave it; `positions` lets a runtime error (a mapped column
+    missing from the query's result) still point at `file:line:col`.
+    """
+
+    spec: SyncSpec
+    file: Path
+    query: str
+    positions: Positions
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def where(self, path: str = "") -> str:
+        """`syncs/x.yml:12:5` for the entry at `path` (nearest written parent when absent), relative to the root."""
+        return self.positions.where(path)
+
+    @property
+    def config_hash(self) -> str:
+        """sha256 over what decides each row's payload and target: destination connection, object, mode, match,
+        mapping, message and channel, as canonical JSON (sorted keys), so it is stable across processes and key
+        order. When it changes, every row is re-sent once.
+        """
+        destination = self.spec.destination
+        payload = {
+            "connection": destination.connection,
+            "object": destination.object,
+            "mode": destination.mode,
+            "match": destination.match,
+            "mapping": destination.mapping,
+            "message": destination.message.model_dump(mode="json") if destination.message else None,
+            "channel": destination.channel,
+        }
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def columns_used(self) -> dict[str, str]:
+        """Every source column the mapping, message and channel read -> the config path that reads it first.
+
+        Checked by the engine against the query's result columns before any write, so a typo fails at the
+        mapping's `file:line` rather than as one rejection per row.
+        """
+        destination = self.spec.destination
+        used: dict[str, str] = {}
+        texts = [(f"destination.mapping.{field_name}", value) for field_name, value in destination.mapping.items()]
+        if destination.message is not None:
+            texts.append(("destination.message.text", destination.message.text))
+            if isinstance(destination.message.blocks, str):
+                texts.append(("destination.message.blocks", destination.message.blocks))
+            elif destination.message.blocks is not None:
+                texts += [
+                    (format_path(("destination", "message", "blocks", *sub)), text)
+                    for sub, text in template_strings(destination.message.blocks)
+                ]
+        if destination.channel and is_template(destination.channel):
+            texts.append(("destination.channel", destination.channel))
+        for path, text in texts:
+            # Outside the mapping, plain text is literal text, not a column name.
+            if path.startswith("destination.mapping.") or is_template(text):
+                for column in sorted(columns_used(text)):
+                    used.setdefault(column, path)
+        return used
+
+
+@dataclass(frozen=True)
+class Project:
+    """A valid project: `activate.yml` (connections validated into their concrete models) and its syncs.
+
+    `syncs` is ordered by file name. `secrets` knows every secret value of the project; pass any text bound for a
+    user, a log or a state table through `secrets.mask`.
+    """
+
+    root: Path
+    spec: ProjectSpec
+    syncs: dict[str, LoadedSync]
+    secrets: SecretMasker
+    positions: Positions = field(default_factory=lambda: Positions("activate.yml"))
+
+    def connection(self, name: str) -> ConnectionSpec:
+        """The connection called `name`; a `UsageError` naming the closest one when there is none."""
+        found = self.spec.connections.get(name)
+        if found is None:
+            raise UsageError(_unknown("connection", name, list(self.spec.connections)))
+        return found
+
+    def sync(self, name: str) -> LoadedSync:
+        """The sync called `name`; a `UsageError` listing the known ones (closest first) when there is none."""
+        found = self.syncs.get(name)
+        if found is None:
+            raise UsageError(_unknown("sync", name, list(self.syncs)))
+        return found
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> str:
+    text = f"unknown {kind} '{name}'"
+    match = closest(name, known)
+    if match:
+        text += f" (did you mean '{match}'?)"
+    return text + (f"; known {kind}s: {', '.join(known)}" if known else f"; the project defines no {kind}s")

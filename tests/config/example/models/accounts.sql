@@ -1,0 +1,1 @@
+select region, account_id, domain, account_name from accounts
