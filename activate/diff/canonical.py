@@ -15,6 +15,7 @@ processes, machines and DuckDB versions, unlike Python's `hash()`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -38,11 +39,20 @@ def literal(text: str) -> str:
 
 @dataclass(frozen=True)
 class ColumnSql:
-    """How one source column becomes canonical: the value expression and, if any, the 'invalid' condition."""
+    """How one source column becomes canonical.
 
-    value: str
+    `text` is the value as key text (VARCHAR), `json` its canonical JSON text (VARCHAR, NULL for SQL NULL), and
+    `invalid` an optional condition under which the row cannot be sent, with `invalid_reason`.
+    """
+
+    text: str
+    json: str
     invalid: str | None = None
     invalid_reason: str | None = None
+
+
+def _plain(value: str) -> ColumnSql:
+    return ColumnSql(f"CAST({value} AS VARCHAR)", f"CAST(to_json({value}) AS VARCHAR)")
 
 
 def column_sql(field: pa.Field) -> ColumnSql:
@@ -52,31 +62,33 @@ def column_sql(field: pa.Field) -> ColumnSql:
     col = quote(field.name)
     t = field.type
     if field.metadata and field.metadata.get(_JSON_TAG) == b"json":
-        return ColumnSql(f"CAST({col} AS JSON)")
-    if pa.types.is_dictionary(t):
-        return ColumnSql(f"CAST({col} AS VARCHAR)")
+        # already canonical JSON text (sorted keys), produced by the reader
+        return ColumnSql(f"CAST({col} AS VARCHAR)", f"CAST({col} AS VARCHAR)")
+    if pa.types.is_dictionary(t) or isinstance(t, pa.ExtensionType):
+        return _plain(f"CAST({col} AS VARCHAR)")
     if pa.types.is_floating(t):
         return ColumnSql(
-            col,
+            f"CAST({col} AS VARCHAR)",
+            f"CAST(to_json({col}) AS VARCHAR)",
             f"(isnan({col}) OR isinf({col}))",
             f"column {field.name!r} is NaN or infinite, which no destination accepts",
         )
     if pa.types.is_decimal(t):
-        return ColumnSql(f"CAST(CAST({col} AS VARCHAR) AS JSON)")
+        # the exact decimal text is itself a JSON number; to_json would go through a double and lose digits
+        return ColumnSql(f"CAST({col} AS VARCHAR)", f"CAST({col} AS VARCHAR)")
     if pa.types.is_timestamp(t):
-        return ColumnSql(f"strftime({col}, {literal(_TS_FORMAT)})")
+        return _plain(f"strftime({col}, {literal(_TS_FORMAT)})")
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
         return ColumnSql(
-            "NULL",
+            "CAST(NULL AS VARCHAR)",
+            "CAST(NULL AS VARCHAR)",
             f"({col} IS NOT NULL)",
             f"column {field.name!r} holds bytes, which cannot be sent; cast it to text in the query "
             "(e.g. hex() or base64())",
         )
     if pa.types.is_null(t):
-        return ColumnSql("NULL")
-    if isinstance(t, pa.ExtensionType):
-        return ColumnSql(f"CAST({col} AS VARCHAR)")
-    return ColumnSql(col)
+        return ColumnSql("CAST(NULL AS VARCHAR)", "CAST(NULL AS VARCHAR)")
+    return _plain(col)
 
 
 @dataclass(frozen=True)
@@ -97,13 +109,16 @@ def snapshot_select(
     sql = {name: column_sql(by_name[name]) for name in set(key_columns) | set(hashed_columns)}
 
     if len(key_columns) == 1:
-        key_expr = f"CAST({sql[key_columns[0]].value} AS VARCHAR)"
+        key_expr = sql[key_columns[0]].text
     else:
-        parts = ", ".join(f"CAST(to_json({sql[k].value}) AS VARCHAR)" for k in key_columns)
+        parts = ", ".join(sql[k].json for k in key_columns)
         key_expr = f"'[' || concat_ws(',', {parts}) || ']'"
 
-    members = ", ".join(f"{quote(name)} := {sql[name].value}" for name in sorted(hashed_columns))
-    payload = f"CAST(to_json(struct_pack({members})) AS VARCHAR)" if hashed_columns else "'{}'"
+    # Built by concatenation (not to_json of a struct) so decimals keep their exact digits.
+    members = " || ',' || ".join(
+        f"{literal(json.dumps(name) + ':')} || coalesce({sql[name].json}, 'null')" for name in sorted(hashed_columns)
+    )
+    payload = f"('{{' || {members} || '}}')" if hashed_columns else "'{}'"
 
     reasons = [f"WHEN {quote(k)} IS NULL THEN {literal(f'primary key column {k!r} is null')}" for k in key_columns]
     for name in sorted(set(key_columns) | set(hashed_columns)):
