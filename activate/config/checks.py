@@ -183,7 +183,7 @@ def check_duplicate_names(entries: list[SyncEntry]) -> list[ConfigIssue]:
                 entry.doc.issue(
                     path,
                     f"duplicate sync name '{entry.name}': also defined in {earlier.doc.positions.where(path)}",
-                    "sync names must be unique across syncs/*.yml (name defaults to the file name)",
+                    "sync names must be unique across syncs/*.yml; name defaults to the file name",
                 )
             )
         else:
@@ -193,26 +193,26 @@ def check_duplicate_names(entries: list[SyncEntry]) -> list[ConfigIssue]:
 
 def check_after(entries: list[SyncEntry]) -> list[ConfigIssue]:
     """`after:` entries naming unknown syncs, and dependency cycles (each reported once)."""
-    names = {e.name: e for e in entries}
+    names = {e.name for e in entries}
     graph: dict[str, list[str]] = {}
+    edges: dict[tuple[str, str], tuple[SyncEntry, int]] = {}
     issues = []
     for entry in entries:
         after = entry.data.get("after")
         if not isinstance(after, list):
             continue
-        graph[entry.name] = []
         for index, target in enumerate(after):
             if not isinstance(target, str):
                 continue
             if target in names:
-                graph[entry.name].append(target)
+                graph.setdefault(entry.name, []).append(target)
+                edges.setdefault((entry.name, target), (entry, index))
             else:
                 others = [n for n in names if n != entry.name]
                 hint = suggest(target, others, "known syncs") if others else "no other sync is defined"
                 issues.append(entry.doc.issue(("after", index), f"unknown sync '{target}'", hint))
     for cycle in _cycles(graph):
-        entry = names[cycle[0]]
-        index = list(entry.data["after"]).index(cycle[1])
+        entry, index = edges[(cycle[0], cycle[1])]
         text = " -> ".join(cycle)
         issues.append(entry.doc.issue(("after", index), f"'after' forms a cycle: {text}", "remove one of these"))
     return issues

@@ -34,16 +34,16 @@ def suggest(word: str, candidates: Iterable[str], label: str) -> str:
 
 def show(value: Any, *, secret: bool = False) -> str:
     """A value as an error message quotes it: `'abc'`, `12`, `true`, `null`, `a mapping`."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
     if secret:
         return MASK
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
     if isinstance(value, dt.date | dt.datetime | dt.time):
         return f"the date {value.isoformat()}"
     text = repr(value) if isinstance(value, str) else str(value)
