@@ -259,8 +259,19 @@ class SalesforceSimulator:
             kind = (record.get("attributes") or {}).get("type") if isinstance(record, dict) else None
             if not kind:
                 return _errors(400, "INVALID_TYPE", "sObject type must be specified in attributes")
-            if self.org.schema(kind) is None or (sobject is not None and kind != sobject):
+            schema = self.org.schema(kind)
+            if schema is None or (sobject is not None and kind != sobject):
                 return _errors(400, "INVALID_TYPE", f"sObject type '{kind}' is not supported.")
+            for name, value in record.items():
+                # Salesforce deserializes the whole body first: an object where a field takes a scalar refuses
+                # the entire request, not just that record.
+                if name != "attributes" and name in schema.fields and isinstance(value, dict | list):
+                    return _errors(
+                        400,
+                        "JSON_PARSER_ERROR",
+                        f"Cannot deserialize instance of {schema.fields[name].type} from "
+                        f"{'START_OBJECT' if isinstance(value, dict) else 'START_ARRAY'} value at [{name}]",
+                    )
         return records, bool(body.get("allOrNone", False))
 
     def _run_collection(

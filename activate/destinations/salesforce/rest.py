@@ -1,0 +1,104 @@
+"""The REST requests the writer sends, one function per request (each is one `send` for the ApiCaller).
+
+sObject Collections (`allOrNone: false`, at most 200 records, results in request order):
+upsert `PATCH composite/sobjects/{SObject}/{ExtField}`, create `POST composite/sobjects`, update
+`PATCH composite/sobjects`, delete `DELETE composite/sobjects?ids=...`; plus SOQL lookups by External ID.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from simple_salesforce.api import Salesforce
+
+MAX_RECORDS = 200
+# A SOQL `IN (...)` list travels in the GET URL; keep the query well under the ~16 KB URL limits on the way.
+MAX_SOQL_CHARS = 8_000
+_NUMERIC = frozenset({"double", "int", "long", "currency", "percent"})
+
+
+def record(sobject: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {"attributes": {"type": sobject}, **fields}
+
+
+def _results(value: Any, expected: int) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or len(value) != expected:
+        got = len(value) if isinstance(value, list) else type(value).__name__
+        raise ValueError(f"Salesforce returned {got} results for {expected} records")
+    return [dict(item) for item in value]
+
+
+def upsert(
+    sf: Salesforce, sobject: str, external_field: str, records: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    body = json.dumps({"allOrNone": False, "records": list(records)}, default=str)
+    return _results(
+        sf.restful(f"composite/sobjects/{sobject}/{external_field}", method="PATCH", data=body), len(records)
+    )
+
+
+def create(sf: Salesforce, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    body = json.dumps({"allOrNone": False, "records": list(records)}, default=str)
+    return _results(sf.restful("composite/sobjects", method="POST", data=body), len(records))
+
+
+def update(sf: Salesforce, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    body = json.dumps({"allOrNone": False, "records": list(records)}, default=str)
+    return _results(sf.restful("composite/sobjects", method="PATCH", data=body), len(records))
+
+
+def delete(sf: Salesforce, ids: Sequence[str]) -> list[dict[str, Any]]:
+    params = {"ids": ",".join(ids), "allOrNone": "false"}
+    return _results(sf.restful("composite/sobjects", params=params, method="DELETE"), len(ids))
+
+
+def describe(sf: Salesforce, sobject: str) -> dict[str, Any]:
+    result = sf.restful(f"sobjects/{sobject}/describe")
+    return dict(result or {})
+
+
+def soql_literal(value: Any, field_type: str) -> str:
+    if field_type in _NUMERIC:
+        return str(float(value)) if not str(value).lstrip("-").isdigit() else str(value)
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
+def lookup_chunks(values: Iterable[Any], field_type: str) -> Iterator[list[str]]:
+    """SOQL literals for `values`, chunked so each `IN (...)` list stays short enough for one GET."""
+    chunk: list[str] = []
+    size = 0
+    for value in values:
+        literal = soql_literal(value, field_type)
+        if chunk and (size + len(literal) + 1 > MAX_SOQL_CHARS or len(chunk) >= MAX_RECORDS):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(literal)
+        size += len(literal) + 1
+    if chunk:
+        yield chunk
+
+
+def lookup(sf: Salesforce, sobject: str, field: str, literals: Sequence[str]) -> dict[str, list[str]]:
+    """External ID value (as text) -> Ids of the records that carry it.
+
+    One request: at most 200 values of a unique field match at most 200 records, inside SOQL's first page (2,000).
+    """
+    soql = f"SELECT Id, {field} FROM {sobject} WHERE {field} IN ({', '.join(literals)})"
+    found: dict[str, list[str]] = {}
+    result: Any = sf.query(soql)
+    for row in result.get("records", []):
+        found.setdefault(match_text(row.get(field)), []).append(str(row["Id"]))
+    return found
+
+
+def match_text(value: Any) -> str:
+    """External ID values compared as text (the CSV and SOQL forms of 42 and 42.0 agree)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
