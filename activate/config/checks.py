@@ -15,7 +15,7 @@ from typing import Any, get_args
 
 from activate.config.document import Document
 from activate.config.hints import closest, suggest
-from activate.config.models import SyncMode
+from activate.config.models import DestinationSpec, SyncMode
 from activate.config.positions import PathPart, format_path
 from activate.config.templates import syntax_error, template_strings
 from activate.destinations.base import DestinationPlugin
@@ -53,6 +53,7 @@ def check_sync(doc: Document, data: Mapping[str, Any], kinds: ConnectionKinds, r
         issues += _check_connection(doc, ("destination", "connection"), name, kinds, want="destination")
         if isinstance(name, str) and name in kinds.plugins:
             issues += _check_capabilities(doc, destination, kinds.destinations[name], kinds.plugins[name])
+        issues += _check_match(doc, destination)
         issues += _check_templates(doc, destination)
     issues += _check_schedule(doc, data.get("schedule"))
     return issues
@@ -109,6 +110,20 @@ def _check_capabilities(
             )
         )
     return issues
+
+
+def _check_match(doc: Document, destination: Mapping[str, Any]) -> list[ConfigIssue]:
+    """The match field is sent as the record's external id, so the mapping must produce it."""
+    match = destination.get("match")
+    mapping = destination.get("mapping", {})
+    if not isinstance(match, str) or not isinstance(mapping, dict) or match in mapping:
+        return []
+    if "mapping" not in destination and set(destination) - set(DestinationSpec.model_fields):
+        return []  # an unknown key (a misspelt `mapping:`) is already reported; do not pile a consequence on it
+    fields = [str(k) for k in mapping]
+    guess = closest(match, fields)
+    hint = f"did you mean '{guess}'?" if guess else f"add it to destination.mapping, e.g. {match}: <column>"
+    return [doc.issue(("destination", "match"), f"match field '{match}' is not a mapped destination field", hint)]
 
 
 def _check_templates(doc: Document, destination: Mapping[str, Any]) -> list[ConfigIssue]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +97,27 @@ class Project:
     syncs: dict[str, LoadedSync]
     secrets: SecretMasker
     positions: Positions = field(default_factory=lambda: Positions("activate.yml"))
+
+    def run_order(self, names: Iterable[str] | None = None) -> list[str]:
+        """Sync names (all, or `names` plus nothing else) ordered so each runs after the syncs its `after:` names;
+        otherwise in file order. The loader has already rejected unknown names in `after:` and cycles."""
+        wanted = list(self.syncs) if names is None else [self.sync(n).name for n in names]
+        chosen = set(wanted)
+        ordered: list[str] = []
+        placed: set[str] = set()
+
+        def place(name: str) -> None:
+            if name in placed:
+                return
+            placed.add(name)
+            for before in self.syncs[name].spec.after:
+                if before in chosen:
+                    place(before)
+            ordered.append(name)
+
+        for name in wanted:
+            place(name)
+        return ordered
 
     def connection(self, name: str) -> ConnectionSpec:
         """The connection called `name`; a `UsageError` naming the closest one when there is none."""

@@ -1,7 +1,7 @@
 """Mapping values and message templates: which are Jinja, whether they parse, and which source columns they read.
 
-A mapping value is a source column name unless it contains Jinja markup (`{{`, `{%`, `{#`), in which case it is a
-template over `row`. The engine uses `columns_used` to check, before any write, that every column a sync reads
+A mapping value is a source column name unless it contains Jinja markup (`{{` or `{%`), in which case it is a
+template over `row` (the same rule as `activate.plan.mapping`, which renders them). The engine uses `columns_used` to check, before any write, that every column a sync reads
 exists in its query's result.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-_MARKUP = ("{{", "{%", "{#")
+_MARKUP = ("{{", "{%")
 
 
 def is_template(value: str) -> bool:
@@ -45,7 +45,7 @@ def columns_used(value: str) -> set[str]:
     separately).
     """
     if not is_template(value):
-        return {value}
+        return {value.strip()}
     import jinja2
     from jinja2 import nodes
 

@@ -51,6 +51,14 @@ def test_example_project_loads() -> None:
     assert accounts.spec.after == ["crm_contacts"]
 
 
+def test_run_order_puts_each_sync_after_the_ones_it_waits_for() -> None:
+    project = load_project(EXAMPLE, env=EXAMPLE_ENV)
+    assert project.run_order() == ["crm_contacts", "crm_accounts", "chat_alerts"]
+    assert project.run_order(["chat_alerts", "crm_accounts"]) == ["crm_accounts", "chat_alerts"]
+    with pytest.raises(UsageError):
+        project.run_order(["nope"])
+
+
 def test_where_and_positions_point_into_the_sync_file() -> None:
     contacts = load_project(EXAMPLE, env=EXAMPLE_ENV).sync("crm_contacts")
 
@@ -86,7 +94,7 @@ def test_every_issue_of_every_file_in_one_error(make_project) -> None:
         {
             "syncs/a.yml": """
                 source: {connection: warehouse, table: t, primary_key: id}
-                destination: {connection: crm, object: contacts, match: email, mode: upsret}
+                destination: {connection: crm, object: contacts, match: email, mode: upsret, mapping: {email: e}}
                 after: [b]
                 schedule: every day
             """,
@@ -122,6 +130,8 @@ def test_every_issue_of_every_file_in_one_error(make_project) -> None:
         "syncs/b.yml:2:64: destination: unknown key 'mapings' (did you mean 'mapping'?)",
         "syncs/c.yml:1:7: name: duplicate sync name 'a': also defined in syncs/a.yml:1:1 "
         "(sync names must be unique across syncs/*.yml; name defaults to the file name)",
+        "syncs/c.yml:3:57: destination.match: match field 'email' is not a mapped destination field "
+        "(add it to destination.mapping, e.g. email: <column>)",
         "syncs/c.yml:3:77: destination.mapping.x: invalid Jinja template: unexpected end of template, "
         "expected 'end of print statement'",
         "syncs/d.yaml:2:1: invalid YAML: expected ',' or ']', but got '<stream end>' "
