@@ -120,12 +120,18 @@ def _connection_model(
         kinds.sources[name] = type_name
         return SOURCE_CONNECTIONS[type_name]
     elif type_name in destination_types():
-        plugin = destination_plugin(type_name)
-        if plugin is not None:
+        try:
+            plugin = destination_plugin(type_name)
+            model = plugin.connection_model if plugin is not None else None
+        except Exception as exc:  # a broken third-party plugin must not hide the rest of the project's issues
+            plugin, model, reason = None, None, f"{type(exc).__name__}: {exc}"
+        else:
+            reason = "its plugin module could not be imported"
+        if plugin is not None and model is not None:
             kinds.destinations[name] = type_name
             kinds.plugins[name] = plugin
-            return plugin.connection_model
-        message = f"destination type '{type_name}' is not available: its plugin could not be imported"
+            return model
+        message = f"destination type '{type_name}' is not available: {reason}"
         issues.append(doc.issue((*path, "type"), message, "check that the package providing it is installed"))
     else:
         guess = did_you_mean(type_name, known)

@@ -1,8 +1,8 @@
 """Mapping values and message templates: which are Jinja, whether they parse, and which source columns they read.
 
 A mapping value is a source column name unless it contains Jinja markup (`{{` or `{%`), in which case it is a
-template over `row` (the same rule as `activate.plan.mapping`, which renders them). The engine uses `columns_used` to check, before any write, that every column a sync reads
-exists in its query's result.
+template over `row` (the same rule as `activate.plan.mapping`, which renders them). `columns_used` tells which
+source columns a value reads, so a missing one can be reported at the mapping's position.
 """
 
 from __future__ import annotations

@@ -140,6 +140,30 @@ def test_every_issue_of_every_file_in_one_error(make_project) -> None:
     assert caught.value.exit_code == 2
 
 
+def test_a_plugin_that_fails_to_load_is_an_issue_not_a_crash(make_project) -> None:
+    root = make_project(CRM + "      broken: {type: testbroken}\n", {"syncs/s.yml": "source: {connection: nowhere}\n"})
+    with pytest.raises(ConfigError) as caught:
+        load_project(root, env={})
+    assert [str(i) for i in caught.value.issues][:2] == [
+        "activate.yml:6:18: connections.broken.type: destination type 'testbroken' is not available: AttributeError: "
+        "module 'activate_config_testplugins' has no attribute 'no_such_plugin' "
+        "(check that the package providing it is installed)",
+        "syncs/s.yml:1:1: source: missing required key 'primary_key'",
+    ]
+
+
+def test_state_url_password_is_a_secret(make_project) -> None:
+    root = make_project(
+        """
+        state: {url: "postgresql+psycopg://app:${STATE_PW}@db:5432/state"}
+        connections: {}
+        """
+    )
+    project = load_project(root, env={"STATE_PW": "st4te-pw"})
+    assert project.secrets.mask("password authentication failed: st4te-pw") == "password authentication failed: ***"
+    assert project.spec.state.url == "postgresql+psycopg://app:st4te-pw@db:5432/state"
+
+
 def test_missing_project_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_project(tmp_path, env={})

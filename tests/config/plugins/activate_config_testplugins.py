@@ -1,5 +1,7 @@
 """Two config-only destination plugins, discovered through the `activate.destinations` entry point group.
 
+A third entry point, `testbroken`, names an attribute this module does not define: a plugin that fails to load.
+
 They let the config tests cover what real destinations declare (a required `match`, restricted modes, secret
 fields, a discriminated `auth:` union) without depending on vendor plugins written in parallel. They never write:
 `create` refuses, because no config test runs a sync.
