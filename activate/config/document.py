@@ -83,13 +83,17 @@ def parse_document(text: str, display: str) -> Document:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     issues: list[ConfigIssue] = []
+    loader = YAML(typ="rt")
+    loader.allow_duplicate_keys = True
+    # What YAML.load does, split in two so the node graph is composed (parsed) once: duplicates are found on
+    # the nodes, then the same nodes are constructed into the round-trip tree that carries line/column.
+    constructor, parser = loader.get_constructor_parser(text)
     try:
-        node = YAML(typ="rt").compose(text)
+        node = constructor.composer.get_single_node()
+        tree = None
         if node is not None:
             _find_duplicate_keys(node, (), display, issues)
-        loader = YAML(typ="rt")
-        loader.allow_duplicate_keys = True
-        tree = loader.load(text)
+            tree = constructor.construct_document(node)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -103,6 +107,8 @@ def parse_document(text: str, display: str) -> Document:
     except YAMLError as exc:
         issues.append(ConfigIssue(display, None, None, "", f"invalid YAML: {exc}"))
         return Document(display, text, None, Positions(display), issues)
+    finally:
+        parser.dispose()
     spans: dict[str, Span] = {"": Span((1, 1), (1, 1))}
     data = _plain(tree, (), spans)
     return Document(display, text, data, Positions(display, spans), issues)
