@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from activate.diff.canonical import literal, snapshot_select
+from activate.diff.canonical import JsonKind, literal, payload_sql, snapshot_select, staged_name
 
 if TYPE_CHECKING:
     import duckdb
@@ -76,27 +76,35 @@ class DiffWorkspace:
         self.con.execute(f"SET memory_limit = {literal(memory_limit)}")
         self.con.execute(f"SET temp_directory = {literal(str(self._dir / 'spill'))}")
         self.con.execute("SET preserve_insertion_order = false")
-        self.con.execute(
-            "CREATE TABLE snapshot (row_number BIGINT, row_key VARCHAR, row_hash VARCHAR, payload VARCHAR, "
-            "invalid_reason VARCHAR)"
-        )
-        self.con.execute(
-            "CREATE TABLE state (row_key VARCHAR, row_hash VARCHAR, config_hash VARCHAR, destination_id VARCHAR)"
-        )
-        self.con.execute("CREATE TABLE rejections (row_key VARCHAR, row_hash VARCHAR, config_hash VARCHAR)")
-        self.con.execute("CREATE TABLE intents (row_key VARCHAR, row_hash VARCHAR)")
+        self._hashed: list[str] = []
+        self._kinds: dict[str, JsonKind] = {}
+        self._attached = False
+        self._typed: set[str] = set()
 
     # -- staging ----------------------------------------------------------------------------------------------------
 
     def stage_snapshot(
         self, batches: Iterator[pa.RecordBatch], key_columns: Sequence[str], hashed_columns: Sequence[str]
     ) -> int:
-        """Hash and stage every batch; returns the number of rows read."""
+        """Hash and stage every batch; returns the number of rows read. `hashed_columns` are staged as text."""
+        self._hashed = sorted(hashed_columns)
+        staged = "".join(f", {staged_name(i)} VARCHAR" for i in range(len(self._hashed)))
+        self.con.execute(
+            f"CREATE TABLE snapshot (row_number BIGINT, row_key VARCHAR, row_hash VARCHAR, invalid_reason VARCHAR"
+            f"{staged})"
+        )
         rows = 0
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            select = snapshot_select(batch.schema, key_columns, hashed_columns, "activate_batch", rows + 1)
+            select = snapshot_select(batch.schema, key_columns, self._hashed, "activate_batch", rows + 1)
+            for name, kind in select.kinds.items():
+                # a column that is all NULL in one batch says nothing about its type: a later batch decides
+                null_typed = str(batch.schema.field(name).type) == "null"
+                if name not in self._typed and not null_typed:
+                    self._kinds[name] = kind
+                    self._typed.add(name)
+                self._kinds.setdefault(name, kind)
             self.con.register("activate_batch", batch)
             try:
                 self.con.execute(f"INSERT INTO snapshot {select.select}")
@@ -106,11 +114,20 @@ class DiffWorkspace:
         return rows
 
     def stage_state(self, reader: StateReader, sync_name: str) -> None:
-        """Copy the sync's state, rejections and intents next to the snapshot."""
+        """Bring the sync's state, rejections and intents next to the snapshot.
+
+        A DuckDB state file is attached read-only and read in place until `diff` is done; any other state store
+        is streamed in as Arrow.
+        """
         if reader.is_duckdb and self._attach_state(reader, sync_name):
             return
         import pyarrow as pa
 
+        self.con.execute(
+            "CREATE TABLE state (row_key VARCHAR, row_hash VARCHAR, config_hash VARCHAR, destination_id VARCHAR)"
+        )
+        self.con.execute("CREATE TABLE rejections (row_key VARCHAR, row_hash VARCHAR, config_hash VARCHAR)")
+        self.con.execute("CREATE TABLE intents (row_key VARCHAR, row_hash VARCHAR)")
         for chunk in reader.state_rows(sync_name):
             table = pa.table(
                 {
@@ -139,40 +156,57 @@ class DiffWorkspace:
             self.con.unregister("activate_in")
 
     def _attach_state(self, reader: StateReader, sync_name: str) -> bool:
-        """Read a DuckDB state file directly (no Python per row). False when it does not exist yet."""
+        """Views over a DuckDB state file attached read-only (no copy). False when it cannot be attached."""
         database = sa.engine.make_url(reader.url).database
-        if not database or database == ":memory:" or not Path(database).exists():
-            return database not in (None, "", ":memory:")
+        if not database or database == ":memory:":
+            return False
+        if not Path(database).exists():
+            self._empty_state_views()
+            return True
 
         def attach() -> None:
             self.con.execute(f"ATTACH {literal(database)} AS activate_state_db (READ_ONLY)")
 
-        try:
-            reader._retry_busy(attach)
-        except Exception as exc:  # a duckdb.Error; imported lazily
-            if "Conflicting lock" not in str(exc):
-                raise
-            return False
-        try:
-            tables = {r[0] for r in self.con.execute("SHOW TABLES FROM activate_state_db").fetchall()}
-            if "activate_state" not in tables:
-                return True
-            name = literal(sync_name)
-            self.con.execute(
-                "INSERT INTO state SELECT row_key, row_hash, config_hash, destination_id "
-                f"FROM activate_state_db.activate_state WHERE sync_name = {name}"
-            )
-            self.con.execute(
-                "INSERT INTO rejections SELECT row_key, row_hash, config_hash "
-                f"FROM activate_state_db.activate_rejections WHERE sync_name = {name}"
-            )
-            self.con.execute(
-                f"INSERT INTO intents SELECT row_key, row_hash FROM activate_state_db.activate_intents "
-                f"WHERE sync_name = {name}"
-            )
-        finally:
-            self.con.execute("DETACH activate_state_db")
+        reader._retry_busy(attach)
+        self._attached = True
+        tables = {r[0] for r in self.con.execute("SHOW TABLES FROM activate_state_db").fetchall()}
+        if "activate_state" not in tables:
+            self._empty_state_views()
+            return True
+        name = literal(sync_name)
+        self.con.execute(
+            "CREATE TEMP VIEW state AS SELECT row_key, row_hash, config_hash, destination_id "
+            f"FROM activate_state_db.activate_state WHERE sync_name = {name}"
+        )
+        self.con.execute(
+            "CREATE TEMP VIEW rejections AS SELECT row_key, row_hash, config_hash "
+            f"FROM activate_state_db.activate_rejections WHERE sync_name = {name}"
+        )
+        self.con.execute(
+            "CREATE TEMP VIEW intents AS SELECT row_key, row_hash "
+            f"FROM activate_state_db.activate_intents WHERE sync_name = {name}"
+        )
         return True
+
+    def _empty_state_views(self) -> None:
+        self.con.execute(
+            "CREATE TEMP VIEW state AS SELECT NULL::VARCHAR AS row_key, NULL::VARCHAR AS row_hash, "
+            "NULL::VARCHAR AS config_hash, NULL::VARCHAR AS destination_id WHERE false"
+        )
+        self.con.execute(
+            "CREATE TEMP VIEW rejections AS SELECT NULL::VARCHAR AS row_key, NULL::VARCHAR AS row_hash, "
+            "NULL::VARCHAR AS config_hash WHERE false"
+        )
+        self.con.execute(
+            "CREATE TEMP VIEW intents AS SELECT NULL::VARCHAR AS row_key, NULL::VARCHAR AS row_hash WHERE false"
+        )
+
+    def _detach_state(self) -> None:
+        if self._attached:
+            for view in ("state", "rejections", "intents"):
+                self.con.execute(f"DROP VIEW IF EXISTS {view}")
+            self.con.execute("DETACH activate_state_db")
+            self._attached = False
 
     # -- diff -------------------------------------------------------------------------------------------------------
 
@@ -184,13 +218,9 @@ class DiffWorkspace:
         con = self.con
         con.execute(
             "CREATE TABLE dupes AS SELECT row_key, count(*) AS n FROM snapshot "
-            "WHERE row_key IS NOT NULL AND invalid_reason IS NULL GROUP BY row_key HAVING count(*) > 1"
+            "WHERE row_key IS NOT NULL GROUP BY row_key HAVING count(*) > 1"
         )
-        con.execute(
-            "CREATE TABLE valid AS SELECT s.* FROM snapshot s "
-            "WHERE s.invalid_reason IS NULL AND s.row_key IS NOT NULL "
-            "AND NOT EXISTS (SELECT 1 FROM dupes d WHERE d.row_key = s.row_key)"
-        )
+        # Rows with a key but unusable data (a duplicate key, NaN, bytes) are neither sent nor treated as removed.
         con.execute(
             f"""
             CREATE TABLE ops AS
@@ -203,21 +233,24 @@ class DiffWorkspace:
                         WHEN {full} OR st.row_hash <> s.row_hash OR st.config_hash <> {cfg} THEN 'changed'
                         ELSE 'unchanged'
                     END AS kind,
+                    coalesce(s.bad, FALSE) AS bad,
+                    s.row_number,
                     s.row_hash,
-                    s.payload,
                     st.destination_id,
                     (st.row_key IS NOT NULL AND st.config_hash <> {cfg}) AS config_changed,
                     (NOT {retry} AND rj.row_key IS NOT NULL AND rj.row_hash = s.row_hash
                         AND rj.config_hash = {cfg}) AS held_back,
                     (it.row_key IS NOT NULL) AS has_intent,
                     it.row_hash AS intent_hash
-                FROM valid s
+                FROM (
+                    SELECT row_number, row_key, row_hash,
+                           (invalid_reason IS NOT NULL OR row_key IN (SELECT row_key FROM dupes)) AS bad
+                    FROM snapshot WHERE row_key IS NOT NULL
+                ) s
                 FULL OUTER JOIN state st ON s.row_key = st.row_key
                 LEFT JOIN rejections rj ON rj.row_key = s.row_key
                 LEFT JOIN intents it ON it.row_key = coalesce(s.row_key, st.row_key)
-                WHERE NOT (s.row_key IS NULL
-                           AND EXISTS (SELECT 1 FROM snapshot x WHERE x.row_key = st.row_key))
-            ) WHERE kind <> 'unchanged'
+            ) WHERE kind <> 'unchanged' AND NOT bad
             """
         )
         counts = con.execute(
@@ -234,8 +267,12 @@ class DiffWorkspace:
         assert counts is not None
         added, changed, removed, held_back, config_changed = (int(c) for c in counts)
         rows_read = self._scalar("SELECT count(*) FROM snapshot")
-        valid = self._scalar("SELECT count(*) FROM valid")
+        valid = self._scalar(
+            "SELECT count(*) FROM snapshot WHERE invalid_reason IS NULL AND row_key IS NOT NULL "
+            "AND row_key NOT IN (SELECT row_key FROM dupes)"
+        )
         state_rows = self._scalar("SELECT count(*) FROM state")
+        self._detach_state()
         unchanged = valid - added - changed - held_back
         return DiffCounts(
             rows_read=rows_read,
@@ -259,10 +296,7 @@ class DiffWorkspace:
         """Rows to write, in chunks, held-back rows excluded; ordered by key so runs are reproducible."""
         kind_list = ", ".join(literal(k) for k in kinds)
         cursor = self.con.cursor()
-        cursor.execute(
-            "SELECT row_key, kind, row_hash, payload, destination_id, has_intent, intent_hash FROM ops "
-            f"WHERE kind IN ({kind_list}) AND NOT held_back ORDER BY row_key"
-        )
+        cursor.execute(f"{self._select_planned()} WHERE o.kind IN ({kind_list}) AND NOT o.held_back ORDER BY o.row_key")
         try:
             while True:
                 rows = cursor.fetchmany(chunk)
@@ -272,10 +306,19 @@ class DiffWorkspace:
         finally:
             cursor.close()
 
+    def _select_planned(self) -> str:
+        payload = payload_sql(self._hashed, self._kinds, "s")
+        return (
+            "SELECT o.row_key, o.kind, o.row_hash, "
+            f"CASE WHEN s.row_number IS NULL THEN NULL ELSE {payload} END AS payload, "
+            "o.destination_id, o.has_intent, o.intent_hash "
+            "FROM ops o LEFT JOIN snapshot s ON s.row_number = o.row_number"
+        )
+
     def sample(self, kind: str, limit: int) -> list[PlannedRow]:
         rows = self.con.execute(
-            "SELECT row_key, kind, row_hash, payload, destination_id, has_intent, intent_hash FROM ops "
-            f"WHERE kind = {literal(kind)} AND NOT held_back ORDER BY row_key LIMIT {int(limit)}"
+            f"{self._select_planned()} WHERE o.kind = {literal(kind)} AND NOT o.held_back "
+            f"ORDER BY o.row_key LIMIT {int(limit)}"
         ).fetchall()
         return [PlannedRow(*r) for r in rows]
 
@@ -306,6 +349,7 @@ class DiffWorkspace:
 
     def close(self) -> None:
         try:
+            self._detach_state()
             self.con.close()
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)

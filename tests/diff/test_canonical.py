@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import tempfile
 import uuid
 from decimal import Decimal
 
@@ -13,12 +14,20 @@ import pyarrow as pa
 import pytest
 
 from activate.diff.workspace import DiffWorkspace
+from activate.state.store import StateReader
 
 
 def _snapshot(table: pa.Table, key: list[str], hashed: list[str]) -> list[tuple]:
-    with DiffWorkspace() as ws:
-        ws.stage_snapshot(iter(table.to_batches()), key, hashed)
-        return ws.query("SELECT row_key, row_hash, payload, invalid_reason FROM snapshot ORDER BY row_number")
+    """(row_key, row_hash, payload, invalid_reason) per row, in source order, against an empty state."""
+    with tempfile.TemporaryDirectory() as tmp, DiffWorkspace() as ws:
+        ws.stage_snapshot(iter(table.to_batches()), key, sorted(hashed))
+        ws.stage_state(StateReader(f"duckdb:///{tmp}/none.duckdb"), "s")
+        ws.diff("cfg")
+        payloads = {r.row_key: (r.row_hash, r.payload) for chunk in ws.planned(["added"]) for r in chunk}
+        invalid = {r.row_key: r.reason for chunk in ws.invalid_rows() for r in chunk}
+        hashes = dict(ws.query("SELECT row_key, row_hash FROM snapshot"))
+        keys = [r[0] for r in ws.query("SELECT row_key FROM snapshot ORDER BY row_number")]
+        return [(k, hashes[k], payloads.get(k, (None, None))[1], invalid.get(k)) for k in keys]
 
 
 def test_every_value_type_has_a_canonical_json_form() -> None:
@@ -27,7 +36,8 @@ def test_every_value_type_has_a_canonical_json_form() -> None:
             "id": [1],
             "dec": pa.array([Decimal("1234567890123456789.50")], pa.decimal128(38, 2)),
             "ts_tz": pa.array(
-                [dt.datetime(2024, 1, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))], pa.timestamp("us", "+02:00")
+                [dt.datetime(2024, 1, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))],
+                pa.timestamp("us", "+02:00"),
             ),
             "ts": pa.array([dt.datetime(2024, 1, 1, 12, 0, 0, 123)], pa.timestamp("us")),
             "d": [dt.date(2024, 2, 29)],
@@ -103,5 +113,5 @@ def test_hash_is_stable_across_processes() -> None:
     }
     assert len(hashes) == 1
     # pinned: a change here silently re-sends every row of every user's sync
-    # md5('{"ts":"2024-05-01T03:04:05.000000Z","v":2.50}'), pinned: a change here re-sends every row of every sync
-    assert hashes == {"2e7925c4b4f0f1aa00e1177749edf13f"}
+    # md5('27:2024-05-01T03:04:05.000000Z|4:2.50'), pinned: a change here re-sends every row of every sync
+    assert hashes == {"ced34d4aa8d88641abbb56a3951162ed"}
