@@ -161,7 +161,9 @@ def payload_sql(hashed_columns: Sequence[str], kinds: dict[str, JsonKind], alias
     if not hashed_columns:
         return "'{}'"
     members = " || ',' || ".join(
-        f"{literal(json.dumps(name) + ':')} || {_json_of(f'{alias}.{staged_name(i)}', kinds.get(name, JsonKind.STRING))}"
+        literal(json.dumps(name) + ":")
+        + " || "
+        + _json_of(f"{alias}.{staged_name(i)}", kinds.get(name, JsonKind.STRING))
         for i, name in enumerate(hashed_columns)
     )
     return f"('{{' || {members} || '}}')"
