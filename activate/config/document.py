@@ -95,14 +95,7 @@ def parse_document(text: str, display: str) -> Document:
             _find_duplicate_keys(node, (), display, issues)
             tree = constructor.construct_document(node)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
-        hint = _SYNTAX_HINTS.get(problem)
-        if exc.context and exc.context_mark is not None and exc.problem_mark is not None:
-            context = f"{exc.context} started at line {exc.context_mark.line + 1}"
-            hint = f"{hint}; {context}" if hint else context
-        issues.append(ConfigIssue(display, line, column, "", f"invalid YAML: {problem}", hint))
+        issues.append(_syntax_issue(exc, display))
         return Document(display, text, None, Positions(display), issues)
     except YAMLError as exc:
         issues.append(ConfigIssue(display, None, None, "", f"invalid YAML: {exc}"))
@@ -112,6 +105,27 @@ def parse_document(text: str, display: str) -> Document:
     spans: dict[str, Span] = {"": Span((1, 1), (1, 1))}
     data = _plain(tree, (), spans)
     return Document(display, text, data, Positions(display, spans), issues)
+
+
+def _syntax_issue(exc: Any, display: str) -> ConfigIssue:
+    """A parser error at its mark, in words a user acts on (ruamel's `problem` with its `context` as hint)."""
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "invalid YAML"
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+    if problem == "but found another document":
+        return ConfigIssue(
+            display,
+            line,
+            column,
+            "",
+            "invalid YAML: a file holds a single YAML document",
+            "remove the `---` separator and what follows",
+        )
+    hint = _SYNTAX_HINTS.get(problem)
+    if exc.context and exc.context_mark is not None and exc.problem_mark is not None:
+        context = f"{exc.context} started at line {exc.context_mark.line + 1}"
+        hint = f"{hint}; {context}" if hint else context
+    return ConfigIssue(display, line, column, "", f"invalid YAML: {problem}", hint)
 
 
 def _find_duplicate_keys(node: Any, path: tuple[PathPart, ...], display: str, issues: list[ConfigIssue]) -> None:
@@ -150,9 +164,11 @@ def _plain(value: Any, path: tuple[PathPart, ...], spans: dict[str, Span]) -> An
         result: dict[Any, Any] = {}
         for key, item in value.items():
             child = (*path, str(key))
-            key_line, key_column = value.lc.key(key)
-            value_line, value_column = value.lc.value(key)
+            key_line, key_column, value_line, value_column = _entry_position(value, key)
             block = isinstance(item, LiteralScalarString | FoldedScalarString)
+            if item is None:
+                # An empty value has no text of its own; ruamel places it at the next token, possibly lines below.
+                value_line, value_column = key_line, key_column
             spans[format_path(child)] = Span((key_line + 1, key_column + 1), (value_line + 1, value_column + 1), block)
             result[_plain_scalar(key)] = _plain(item, child, spans)
         return result
@@ -166,6 +182,18 @@ def _plain(value: Any, path: tuple[PathPart, ...], spans: dict[str, Span]) -> An
             items.append(_plain(item, child, spans))
         return items
     return _plain_scalar(value)
+
+
+def _entry_position(mapping: Any, key: Any) -> tuple[int, int, int, int]:
+    """0-based (key line, key column, value line, value column); keys brought in by a `<<:` merge have no position
+    of their own in this mapping, so they take the mapping's."""
+    try:
+        key_line, key_column = mapping.lc.key(key)
+        value_line, value_column = mapping.lc.value(key)
+    except (KeyError, TypeError):
+        line, column = mapping.lc.line or 0, mapping.lc.col or 0
+        return line, column, line, column
+    return key_line, key_column, value_line, value_column
 
 
 def _plain_scalar(value: Any) -> Any:

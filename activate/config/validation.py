@@ -93,8 +93,8 @@ def _locate(error: dict[str, Any], data: Any, model: Any) -> _Located:
             tags.append(str(step))
             candidates = branch(candidates, str(step))
             continue
-        parts.append(step)
-        candidates = child_types(candidates, step) if candidates else []
+        parts.append(str(step) if isinstance(cursor, dict) else step)
+        candidates = child_types(candidates, parts[-1]) if candidates else []
         if in_mapping or in_list:
             cursor = cursor[step]
     return _Located(tuple(parts), union_at, tuple(tags), error)
