@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from activate.config.validation import validation_issues
 from activate.errors import ConfigError, ConfigIssue
 
 PROJECT_FILE = "activate.yml"
+SECRET_KEY_NAME = re.compile(r"token|secret|passw|passphrase|authorization|api[_-]?key|credential", re.IGNORECASE)
+"""Connection keys whose environment-substituted values are masked even when the model does not declare SecretStr."""
 SYNCS_DIR = "syncs"
 
 
@@ -88,6 +91,10 @@ def _load_project_file(
             except ValidationError as exc:
                 issues.extend(validation_issues(doc, model, conn, exc, prefix))
         data = {**data, "connections": valid}
+    for where, values in resolved.substituted.items():
+        # Defence in depth: a plugin that forgot SecretStr on `api_key` still gets the value masked.
+        if where.startswith("connections.") and SECRET_KEY_NAME.search(where.rsplit(".", 1)[-1]):
+            masker.add(*values)
     state = data.get("state")
     if isinstance(state, dict) and isinstance(state.get("url"), str):
         masker.add(*url_password(state["url"]), *resolved.substituted.get("state.url", []))

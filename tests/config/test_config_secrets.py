@@ -34,6 +34,20 @@ def test_project_secrets_cover_every_secret_field_and_env_value() -> None:
             assert value not in rendered
 
 
+def test_env_values_in_secret_looking_keys_are_masked_without_secretstr(make_project) -> None:
+    root = make_project(
+        """
+        connections:
+          crm:
+            type: testcrm
+            auth: {method: token, token: literal-token}
+            params: {Api-Key: "${CRM_API_KEY}", region: "${CRM_REGION}"}
+        """
+    )
+    project = load_project(root, env={"CRM_API_KEY": "k3y-k3y-k3y", "CRM_REGION": "eu-west"})
+    assert project.secrets.mask("k3y-k3y-k3y eu-west literal-token") == "*** eu-west ***"
+
+
 def test_secrets_never_appear_in_errors(make_project) -> None:
     root = make_project(
         """

@@ -37,6 +37,7 @@ class CrmConnection(ConnectionSpec):
     auth: Annotated[TokenAuth | PasswordAuth, Field(discriminator="method")]
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     timeout: float = 30.0
+    params: dict[str, str] = Field(default_factory=dict)  # deliberately not SecretStr: the loader's name heuristic
     rate_limit: RateLimitSpec | None = None
 
 
