@@ -1,10 +1,10 @@
 """Turn pydantic's `ValidationError` into positioned, friendly `ConfigIssue`s.
 
 pydantic reports `loc` tuples that mix the keys the user wrote with union branch tags (`str`, `list[str]`, a
-discriminator value). The keys are recovered by walking `loc` along the data itself: a step that is not a key (or
-index) of the data at that point is a tag. Errors from the branches of one union at one place are merged into a
-single "expected a string or a list" message, unless one branch matched the value's shape, whose errors are then the
-precise ones to report.
+discriminator value). The keys are recovered by walking `loc` along the model's annotations and the data together:
+a step taken where the annotation is a union, or that is not a key (or index) of the data there, is a tag. Errors
+from the branches of one union at one place are merged into a single "expected a string or a list" message, unless
+one branch matched the value's shape, whose errors are then the precise ones to report.
 """
 
 from __future__ import annotations
@@ -66,11 +66,11 @@ def validation_issues(
     unions: dict[tuple[PathPart, ...], list[_Located]] = {}
     for item in located:
         if item.union_at is None:
-            issues.append(_issue(doc, model, data, item, prefix))
+            issues.append(_issue(doc, model, item, prefix))
         else:
             unions.setdefault(item.parts[: item.union_at], []).append(item)
     for point, members in unions.items():
-        issues.extend(_union_issues(doc, model, data, point, members, prefix))
+        issues.extend(_union_issues(doc, model, point, members, prefix))
     return sorted(issues, key=lambda i: (i.line or 0, i.column or 0))
 
 
@@ -103,7 +103,6 @@ def _locate(error: dict[str, Any], data: Any, model: Any) -> _Located:
 def _union_issues(
     doc: Document,
     model: Any,
-    data: Any,
     point: tuple[PathPart, ...],
     members: list[_Located],
     prefix: tuple[PathPart, ...],
@@ -117,7 +116,7 @@ def _union_issues(
             len(e.parts) > len(point) or e.error["type"] not in _SHAPE_ERRORS for e in errors
         )
         if matched:
-            return [_issue(doc, model, data, e, prefix) for e in errors]
+            return [_issue(doc, model, e, prefix) for e in errors]
     expected = []
     for errors in branches.values():
         text = _EXPECTED.get(errors[0].error["type"], errors[0].tags[0])
@@ -129,7 +128,7 @@ def _union_issues(
     return [doc.issue(path, f"expected {' or '.join(expected)}, got {show(value, secret=secret)}")]
 
 
-def _issue(doc: Document, model: Any, data: Any, item: _Located, prefix: tuple[PathPart, ...]) -> ConfigIssue:
+def _issue(doc: Document, model: Any, item: _Located, prefix: tuple[PathPart, ...]) -> ConfigIssue:
     error = item.error
     kind = error["type"]
     parts = item.parts
