@@ -45,5 +45,10 @@ def destination_plugin(type_name: str) -> DestinationPlugin | None:
         return None
     try:
         return _load(target)
-    except ModuleNotFoundError:
+    except (ImportError, AttributeError):
         return None
+
+
+def refresh() -> None:
+    """Forget the cached entry points (after installing a plugin distribution at run time, e.g. in tests)."""
+    _entry_point_targets.cache_clear()

@@ -17,9 +17,9 @@ PLUGINS = Path(__file__).parent / "plugins"
 def test_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """`testcrm` and `testchat` destinations, installed as a distribution on sys.path for the test's duration."""
     monkeypatch.syspath_prepend(str(PLUGINS))
-    registry._entry_point_targets.cache_clear()
+    registry.refresh()
     yield
-    registry._entry_point_targets.cache_clear()
+    registry.refresh()
 
 
 ProjectFactory = Callable[..., Path]
