@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from activate.http.classify import transport_error
-from activate.http.errors import AuthFailed, TransientError
+from activate.http.classify import parse_retry_after, transport_error
+from activate.http.errors import AuthFailed, RateLimited, TransientError
 
 if TYPE_CHECKING:
     import requests
@@ -89,6 +89,14 @@ class SalesforceSession:
         self.logins = 0
         self._lock = threading.Lock()
         self._client: Salesforce | None = None
+        self._last = threading.local()
+        http.hooks["response"].append(self._remember)
+
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        # The SDK's login errors drop the HTTP status; a 429 or 5xx from the token endpoint is an outage to wait
+        # out or retry, not refused credentials.
+        self._last.status = response.status_code
+        self._last.retry_after = response.headers.get("Retry-After")
 
     @property
     def refreshable(self) -> bool:
@@ -130,9 +138,18 @@ class SalesforceSession:
             if self._client is not None:
                 raise AuthFailed(_SESSION_EXPIRED)
             return auth.session_id.get_secret_value(), self.connection.instance_url
+        self._last.status = None
         try:
             session_id, instance = self._flow()
         except SalesforceAuthenticationFailed as exc:
+            status = getattr(self._last, "status", None)
+            if status == 429:
+                wait = parse_retry_after(getattr(self._last, "retry_after", None), now=self.clock.now())
+                raise RateLimited(f"Salesforce login at {self._where()} was rate limited", retry_after=wait) from exc
+            if status is not None and status >= 500:
+                raise TransientError(
+                    f"Salesforce login at {self._where()} failed with HTTP {status}", status=status
+                ) from exc
             raise AuthFailed(
                 f"Salesforce refused the {auth.method} login at {self._where()}: {exc.code}: {exc.auth_message}",
                 code=str(exc.code or "AUTH_FAILED"),

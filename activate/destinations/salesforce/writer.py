@@ -95,6 +95,7 @@ class SalesforceDestination:
         self._local = threading.local()
         self._describe: dict[str, Any] | None = None
         self._describe_lock = threading.Lock()
+        self._warmup = threading.RLock()
 
     # ----- the Destination protocol ------------------------------------------------------------------------------
 
@@ -191,12 +192,20 @@ class SalesforceDestination:
         def refresh() -> None:
             self.session.refresh(used[-1] if used else None)
 
-        return self.caller.call(
-            send,
-            stats=self.context.stats,
-            idempotent=idempotent,
-            refresh=refresh if self.session.refreshable else None,
-        )
+        def call() -> T:
+            return self.caller.call(
+                send,
+                stats=self.context.stats,
+                idempotent=idempotent,
+                refresh=refresh if self.session.refreshable else None,
+            )
+
+        if self.usage is not None:
+            return call()
+        # Until a response has reported the org's usage, the budget cannot tell how much of the allocation is
+        # left: send one request at a time, so ten concurrent batches cannot overshoot an almost spent budget.
+        with self._warmup:
+            return call()
 
     def _use_bulk(self, operation: Operation, rows: int) -> bool:
         if operation not in (Operation.UPSERT, Operation.INSERT):
