@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -30,16 +30,18 @@ from activate.destinations.base import (
     WriteContext,
 )
 from activate.destinations.registry import destination_plugin
+from activate.diff.native import open_state_store
 from activate.errors import ActivateError, ConfigError, GuardrailError, LockHeldError, UsageError
 from activate.http.errors import QuotaExhausted, TerminalError
 from activate.plan.builder import PlanBuilder, PlanOptions
 from activate.plan.mapping import RenderError, parse_payload
 from activate.plan.plan import MODE_OPERATIONS, Plan
-from activate.state.store import RecordedBatch, StateStore, lock_holder_name
+from activate.state.store import RecordedBatch, ResultRow, StateStore, lock_holder_name
 
 if TYPE_CHECKING:
     from activate.config import LoadedSync, Project
-    from activate.diff.workspace import DiffWorkspace, PlannedRow
+    from activate.diff.native import PlannedDiff
+    from activate.diff.workspace import PlannedRow
 
 LEASE = timedelta(seconds=60)
 HEARTBEAT_SECONDS = 15.0
@@ -128,7 +130,7 @@ def run_sync(
     after the batches in flight (a graceful shutdown): status `aborted`, rows not sent stay pending.
     """
     sync = project.sync(sync_name)
-    store = StateStore(project.spec.state.url, project_root=project.root)
+    store = open_state_store(project, sync)
     run = _Run(project, sync, store, options, clock, observer or _NoObserver(), stop or threading.Event())
     try:
         return run.execute()
@@ -248,6 +250,7 @@ class _Run:
             self.sync,
             self.store,
             PlanOptions(full_resync=self.options.full_resync, retry_rejected=self.options.retry_rejected),
+            self.run_id,
         )
         try:
             plan = builder.build()
@@ -313,7 +316,7 @@ class _Run:
         context = WriteContext(self.spec.name, self.run_id, self.spec.destination, self.stats, self.clock)
         return plugin.create(connection, context)
 
-    def _write(self, plan: Plan, workspace: DiffWorkspace) -> None:
+    def _write(self, plan: Plan, workspace: PlannedDiff) -> None:
         mode = self.spec.destination.mode
         ops = MODE_OPERATIONS[mode]
         self._record_invalid(workspace, ops["added"] or Operation.UPSERT)
@@ -337,12 +340,12 @@ class _Run:
     def _should_stop(self) -> bool:
         return bool(self._quota_message or self._fatal or self.stop.is_set() or self._lock_lost.is_set())
 
-    def _record_invalid(self, workspace: DiffWorkspace, op: Operation) -> None:
+    def _record_invalid(self, workspace: PlannedDiff, op: Operation) -> None:
         for chunk in workspace.invalid_rows():
             results = [(r.row_key, op.value, "rejected", None, "INVALID_ROW", r.reason, 0) for r in chunk]
             self._record(results, {})
 
-    def _settle_without_calls(self, workspace: DiffWorkspace, ops: dict[str, Operation | None]) -> None:
+    def _settle_without_calls(self, workspace: PlannedDiff, ops: dict[str, Operation | None]) -> None:
         """Removed rows of a non-mirror sync are forgotten; changed rows of an insert sync are skipped."""
         mode = self.spec.destination.mode
         if ops["removed"] is None:
@@ -357,7 +360,7 @@ class _Run:
                 self._record(results, {r.row_key: r.row_hash or "" for r in chunk}, advance_skipped=True)
 
     def _write_kind(
-        self, destination: Destination, workspace: DiffWorkspace, kind: str, op: Operation, total: int, grand: int
+        self, destination: Destination, workspace: PlannedDiff, kind: str, op: Operation, total: int, grand: int
     ) -> None:
         size = max(1, destination.batch_size(op, total))
         concurrency = max(1, destination.capabilities.max_concurrency)
@@ -404,7 +407,7 @@ class _Run:
                 RowResult.failed(r.key, getattr(exc, "code", None) or "WRITE_ERROR", message) for r in batch.rows
             ]
         by_key = {r.key: r for r in results}
-        rows = [
+        rows: list[ResultRow] = [
             (
                 r.key,
                 op,
@@ -426,7 +429,7 @@ class _Run:
 
     def _record(
         self,
-        results: list[tuple[str, str, str, str | None, str | None, str | None, int]],
+        results: Sequence[ResultRow],
         hashes: dict[str, str],
         *,
         forget: list[str] | None = None,
@@ -458,7 +461,7 @@ class _Run:
                 s.rows_skipped += 1
 
     def _batches(
-        self, destination: Destination, workspace: DiffWorkspace, kind: str, op: Operation, size: int
+        self, destination: Destination, workspace: PlannedDiff, kind: str, op: Operation, size: int
     ) -> Iterator[tuple[WriteBatch, dict[str, str]]]:
         """Render planned rows into batches; rows that cannot render are rejected here, never sent."""
         match = self.spec.destination.match
@@ -466,7 +469,6 @@ class _Run:
         hashes: dict[str, str] = {}
         for chunk in workspace.planned([kind]):
             reconciled = self._reconcile(destination, chunk, op)
-            rejected: list[tuple[str, str, str, str | None, str | None, str | None, int]] = []
             for planned in chunk:
                 if planned.row_key in reconciled:
                     continue
@@ -475,9 +477,8 @@ class _Run:
                     try:
                         fields = self.sync_mapping.render(parse_payload(planned.payload or "{}"))
                     except RenderError as exc:
-                        rejected.append((planned.row_key, op.value, "rejected", None, "RENDER_ERROR", str(exc), 0))
-                        hashes_for_rejected = {planned.row_key: planned.row_hash or ""}
-                        self._record([rejected.pop()], hashes_for_rejected)
+                        failure: ResultRow = (planned.row_key, op.value, "rejected", None, "RENDER_ERROR", str(exc), 0)
+                        self._record([failure], {planned.row_key: planned.row_hash or ""})
                         continue
                 rows.append(
                     RowOp(

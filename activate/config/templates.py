@@ -67,6 +67,35 @@ def columns_used(value: str) -> set[str]:
     return found
 
 
+def reads_whole_row(value: str) -> bool:
+    """Whether a template uses `row` other than through `row.x` / `row['x']` (e.g. `row | tojson`): then its
+    output depends on every column, and the row hash must cover them all."""
+    if not is_template(value):
+        return False
+    import jinja2
+    from jinja2 import nodes
+
+    try:
+        tree = jinja2.Environment().parse(value)
+    except jinja2.TemplateSyntaxError:
+        return False
+    names = sum(1 for n in tree.find_all(nodes.Name) if n.name == "row")
+    accessed = 0
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if (
+            isinstance(node, nodes.Getattr)
+            and _is_row(node.node)
+            or (
+                isinstance(node, nodes.Getitem)
+                and _is_row(node.node)
+                and isinstance(node.arg, nodes.Const)
+                and isinstance(node.arg.value, str)
+            )
+        ):
+            accessed += 1
+    return names > accessed
+
+
 def _is_row(node: Any) -> bool:
     from jinja2 import nodes
 

@@ -45,8 +45,10 @@ def destination_plugin(type_name: str) -> DestinationPlugin | None:
         return None
     try:
         return _load(target)
-    except (ImportError, AttributeError):
-        return None
+    except ModuleNotFoundError as exc:
+        if exc.name and target.startswith(exc.name):
+            return None  # the plugin's package is not installed
+        raise  # a broken plugin: the config loader reports why, at the connection's `type:`
 
 
 def refresh() -> None:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from activate.diff.workspace import DiffWorkspace
+from activate.diff.native import NativeDiff, NativeTarget, native_target, open_session
+from activate.diff.workspace import DiffCounts, DiffWorkspace
 from activate.errors import ConfigError, ConfigIssue, SourceError
 from activate.plan.mapping import RenderError, RowMapping, parse_payload
 from activate.plan.plan import MODE_OPERATIONS, Plan, check_guardrails
@@ -31,7 +32,7 @@ class PlanOptions:
     retry_rejected: bool = False
 
 
-def check_columns(sync: LoadedSync, mapping: RowMapping, columns: list[str], root: Path) -> None:
+def check_columns(sync: LoadedSync, columns: list[str], root: Path) -> None:
     """Every column the mapping, templates and key read must be in the query's result; all misses at once."""
     available = set(columns)
     lowered = {c.lower(): c for c in columns}
@@ -52,15 +53,9 @@ def check_columns(sync: LoadedSync, mapping: RowMapping, columns: list[str], roo
     for key in sync.spec.source.key_columns:
         if key not in available:
             miss("source.primary_key", key)
-    for field, used in mapping.field_for_column_check().items():
-        for column in sorted(used or ()):
-            if column not in available:
-                if field in ("text", "blocks"):
-                    miss(f"destination.message.{field}", column)
-                elif field == "channel":
-                    miss("destination.channel", column)
-                else:
-                    miss(f"destination.mapping.{field}", column)
+    for column, path in sync.columns_used().items():
+        if column not in available:
+            miss(path, column)
     match = sync.spec.destination.match
     if match is not None and match not in sync.spec.destination.mapping:
         line, col = sync.positions.at("destination.match")
@@ -88,18 +83,50 @@ def _relative(path: Path, root: Path) -> str:
 class PlanBuilder:
     """Snapshot + diff of one sync into a workspace the caller closes (the run streams operations from it)."""
 
-    def __init__(self, project: Project, sync: LoadedSync, reader: StateReader, options: PlanOptions) -> None:
+    def __init__(
+        self, project: Project, sync: LoadedSync, reader: StateReader, options: PlanOptions, run_id: str | None = None
+    ) -> None:
         self.project = project
         self.sync = sync
         self.reader = reader
         self.options = options
+        self.run_id = run_id
         self.mapping = RowMapping(sync.spec.destination)
-        self.workspace: DiffWorkspace | None = None
+        self.workspace: DiffWorkspace | NativeDiff | None = None
 
     def build(self) -> Plan:
         spec = self.sync.spec
+        native = native_target(self.project, self.sync)
+        counts = self._diff_natively(native) if native is not None else self._diff_locally()
+        plan = Plan(spec.name, spec.destination.mode, counts, self.options.full_resync)
+        return self._describe(plan, counts)
+
+    def _diff_natively(self, target: NativeTarget) -> DiffCounts:
+        """Snapshot and diff inside the warehouse: only the planned rows are fetched later."""
+        from activate.sources.snowflake import query_tag
+
+        spec = self.sync.spec
+        session = open_session(target, self.project.root, query_tag(spec.name, self.run_id))
+        native = NativeDiff(session, target, spec.name)
+        self.workspace = native
+        try:
+            columns = list(session.describe(self.sync.query))
+            check_columns(self.sync, columns, self.project.root)
+            used = self.mapping.columns()
+            native.stage_snapshot(self.sync.query, spec.source.key_columns, sorted(columns if used is None else used))
+            return native.diff(
+                self.sync.config_hash, full_resync=self.options.full_resync, retry_rejected=self.options.retry_rejected
+            )
+        except SourceError as exc:
+            raise SourceError(f"sync '{spec.name}': the query failed: {self.project.secrets.mask(str(exc))}") from exc
+
+    def _diff_locally(self) -> DiffCounts:
+        spec = self.sync.spec
         connection = self.project.connection(spec.source.connection)
         source = open_reader(connection, self.project.root)
+        set_query_tag = getattr(source, "set_query_tag", None)
+        if set_query_tag is not None:
+            set_query_tag(spec.name, self.run_id)
         workspace = DiffWorkspace(directory=None)
         self.workspace = workspace
         try:
@@ -109,7 +136,7 @@ class PlanBuilder:
                 raise SourceError(
                     f"sync '{spec.name}': the query failed: {self.project.secrets.mask(str(exc))}"
                 ) from exc
-            check_columns(self.sync, self.mapping, columns, self.project.root)
+            check_columns(self.sync, columns, self.project.root)
             used = self.mapping.columns()
             hashed = sorted(columns if used is None else used)
             try:
@@ -121,10 +148,12 @@ class PlanBuilder:
         finally:
             source.close()
         workspace.stage_state(self.reader, spec.name)
-        counts = workspace.diff(
+        return workspace.diff(
             self.sync.config_hash, full_resync=self.options.full_resync, retry_rejected=self.options.retry_rejected
         )
-        plan = Plan(spec.name, spec.destination.mode, counts, self.options.full_resync)
+
+    def _describe(self, plan: Plan, counts: DiffCounts) -> Plan:
+        spec = self.sync.spec
         plan.verdicts = check_guardrails(spec.guardrails, spec.destination.mode, counts)
         plan.samples = self._samples()
         if counts.config_changed:

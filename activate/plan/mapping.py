@@ -12,20 +12,19 @@ Only rows that will be written are rendered; hashing reads the same columns in b
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from jinja2 import StrictUndefined, nodes
+from jinja2 import StrictUndefined
 from jinja2.exceptions import TemplateError
 from jinja2.nativetypes import NativeEnvironment
 from jinja2.sandbox import SandboxedEnvironment
 
 from activate.config.models import DestinationSpec
+from activate.config.templates import columns_used, is_template, reads_whole_row
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 ALL_COLUMNS = None
 
 
@@ -40,34 +39,9 @@ class RenderError(Exception):
     """A row could not be rendered (the row is rejected with this message)."""
 
 
-def is_template(value: str) -> bool:
-    return "{{" in value or "{%" in value
-
-
 def template_columns(source: str) -> set[str] | None:
-    """Columns a template reads through `row.x` / `row['x']`; None when it uses `row` as a whole."""
-    tree = _ENV.parse(source)
-    columns: set[str] = set()
-    whole_row = False
-    for name in tree.find_all(nodes.Name):
-        if name.name == "row":
-            whole_row = True
-    row_refs = 0
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        target = node.node
-        if isinstance(target, nodes.Name) and target.name == "row":
-            if isinstance(node, nodes.Getattr):
-                columns.add(node.attr)
-                row_refs += 1
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                columns.add(node.arg.value)
-                row_refs += 1
-            else:
-                return ALL_COLUMNS
-    names = sum(1 for n in tree.find_all(nodes.Name) if n.name == "row")
-    if whole_row and names > row_refs:
-        return ALL_COLUMNS
-    return columns
+    """Columns a value reads; None when a template uses `row` as a whole (then every column counts)."""
+    return ALL_COLUMNS if reads_whole_row(source) else columns_used(source)
 
 
 @dataclass(frozen=True)
@@ -131,22 +105,6 @@ class RowMapping:
                 return ALL_COLUMNS
             result |= cols
         return result
-
-    def field_for_column_check(self) -> dict[str, frozenset[str] | None]:
-        """Per destination field (or `message.text`, `channel`...), the columns it reads."""
-        out: dict[str, frozenset[str] | None] = {f.field: f.columns for f in self.fields}
-        for name, value in self._extra.items():
-            cols: set[str] | None = set()
-            for text in _template_strings(value):
-                if is_template(text):
-                    found = template_columns(text)
-                    if found is None:
-                        cols = None
-                        break
-                    assert cols is not None
-                    cols |= found
-            out[name] = None if cols is None else frozenset(cols)
-        return out
 
     def render(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Destination fields for one row (JSON-ready values). Raises RenderError naming the field."""

@@ -98,7 +98,7 @@ class StateReader:
     def _has_tables(self, conn: sa.Connection) -> bool:
         return sa.inspect(conn).has_table(schema.state.name)
 
-    def _query(self, statement: sa.Executable) -> list[sa.Row[Any]]:
+    def _query(self, statement: sa.Executable) -> list[Any]:
         if self.is_duckdb:
             database = sa.engine.make_url(self.url).database
             if database not in (None, "", ":memory:") and not Path(database).exists():
@@ -117,14 +117,14 @@ class StateReader:
         if self.is_duckdb:
             rows = self._query(statement)
             for start in range(0, len(rows), batch_size):
-                yield [StateRow(*r) for r in rows[start : start + batch_size]]
+                yield [StateRow(r[0], r[1], r[2], r[3]) for r in rows[start : start + batch_size]]
             return
         with self.connect() as conn:
             if not self._has_tables(conn):
                 return
             result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(statement)
             for partition in result.partitions(batch_size):
-                yield [StateRow(*r) for r in partition]
+                yield [StateRow(r[0], r[1], r[2], r[3]) for r in partition]
 
     def rejections(self, sync_name: str) -> list[tuple[str, str, str]]:
         """(row_key, row_hash, config_hash) of rows whose last attempt was rejected."""
@@ -349,6 +349,10 @@ class StateStore(StateReader):
             return int(conn.execute(sa.delete(t).where(t.c.recorded_at < older_than)).rowcount)
 
 
+ResultRow = tuple[str, str, str, str | None, str | None, str | None, int]
+"""(row_key, operation, status, destination_id, error_code, error_message, attempts)"""
+
+
 @dataclass
 class RecordedBatch:
     """What one written batch changes in the state store.
@@ -362,65 +366,15 @@ class RecordedBatch:
     run_id: str
     config_hash: str
     now: datetime
-    results: list[tuple[str, str, str, str | None, str | None, str | None, int]]
+    results: Sequence[ResultRow]
     hashes: dict[str, str]
     forget: Sequence[str] = ()
     advance_skipped: bool = False
 
 
 def _record(conn: sa.Connection, insert: Callable[[sa.Table], Any], batch: RecordedBatch) -> None:
-    if batch.results:
-        conn.execute(
-            sa.insert(schema.row_results),
-            [
-                {
-                    "run_id": batch.run_id,
-                    "sync_name": batch.sync_name,
-                    "row_key": key,
-                    "operation": operation,
-                    "status": status,
-                    "destination_id": destination_id,
-                    "error_code": code,
-                    "error_message": message,
-                    "attempts": attempts,
-                    "recorded_at": batch.now,
-                }
-                for key, operation, status, destination_id, code, message, attempts in batch.results
-            ],
-        )
-    advanced: list[dict[str, Any]] = []
-    deleted: list[str] = list(batch.forget)
-    rejected: list[dict[str, Any]] = []
-    settled: list[str] = []
-    for key, operation, status, destination_id, code, _message, _attempts in batch.results:
-        if status == "succeeded" and operation == "delete":
-            deleted.append(key)
-        elif status == "succeeded" or (status == "skipped" and batch.advance_skipped):
-            advanced.append(
-                {
-                    "sync_name": batch.sync_name,
-                    "row_key": key,
-                    "row_hash": batch.hashes[key],
-                    "config_hash": batch.config_hash,
-                    "destination_id": destination_id,
-                    "last_run_id": batch.run_id,
-                    "synced_at": batch.now,
-                }
-            )
-        elif status == "rejected":
-            rejected.append(
-                {
-                    "sync_name": batch.sync_name,
-                    "row_key": key,
-                    "row_hash": batch.hashes.get(key, ""),
-                    "config_hash": batch.config_hash,
-                    "run_id": batch.run_id,
-                    "error_code": code,
-                    "rejected_at": batch.now,
-                }
-            )
-        if status in ("succeeded", "rejected", "skipped"):
-            settled.append(key)
+    _record_results(conn, batch)
+    advanced, deleted, rejected, settled = state_changes(batch)
     if advanced:
         stmt = insert(schema.state)
         conn.execute(
@@ -460,6 +414,69 @@ def _record(conn: sa.Connection, insert: Callable[[sa.Table], Any], batch: Recor
             ),
             rejected,
         )
+
+
+def _record_results(conn: sa.Connection, batch: RecordedBatch) -> None:
+    if batch.results:
+        conn.execute(
+            sa.insert(schema.row_results),
+            [
+                {
+                    "run_id": batch.run_id,
+                    "sync_name": batch.sync_name,
+                    "row_key": key,
+                    "operation": operation,
+                    "status": status,
+                    "destination_id": destination_id,
+                    "error_code": code,
+                    "error_message": message,
+                    "attempts": attempts,
+                    "recorded_at": batch.now,
+                }
+                for key, operation, status, destination_id, code, message, attempts in batch.results
+            ],
+        )
+
+
+def state_changes(batch: RecordedBatch) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]], list[str]]:
+    """What a batch changes in the per-row tables: (state rows advanced, keys deleted, rejections, keys settled).
+
+    Shared with the warehouse-native state (`activate.diff.native`), which applies the same changes with MERGE.
+    """
+    advanced: list[dict[str, Any]] = []
+    deleted: list[str] = list(batch.forget)
+    rejected: list[dict[str, Any]] = []
+    settled: list[str] = []
+    for key, operation, status, destination_id, code, _message, _attempts in batch.results:
+        if status == "succeeded" and operation == "delete":
+            deleted.append(key)
+        elif status == "succeeded" or (status == "skipped" and batch.advance_skipped):
+            advanced.append(
+                {
+                    "sync_name": batch.sync_name,
+                    "row_key": key,
+                    "row_hash": batch.hashes[key],
+                    "config_hash": batch.config_hash,
+                    "destination_id": destination_id,
+                    "last_run_id": batch.run_id,
+                    "synced_at": batch.now,
+                }
+            )
+        elif status == "rejected":
+            rejected.append(
+                {
+                    "sync_name": batch.sync_name,
+                    "row_key": key,
+                    "row_hash": batch.hashes.get(key, ""),
+                    "config_hash": batch.config_hash,
+                    "run_id": batch.run_id,
+                    "error_code": code,
+                    "rejected_at": batch.now,
+                }
+            )
+        if status in ("succeeded", "rejected", "skipped"):
+            settled.append(key)
+    return advanced, deleted, rejected, settled
 
 
 def lock_holder_name() -> str:

@@ -1,10 +1,10 @@
 """A throwaway project for tests and benchmarks: a warehouse table `people`, a state store, sync files.
 
-    project = ScratchProject(tmp_path)
-    project.people(1000)
-    project.add_connection("hooks", {"type": "webhook", "url": sim.url})
-    project.add_sync("people_hook", {"connection": "hooks", "object": "people", "mode": "mirror", ...})
-    summary = project.run("people_hook")
+project = ScratchProject(tmp_path)
+project.people(1000)
+project.add_connection("hooks", {"type": "webhook", "url": sim.url})
+project.add_sync("people_hook", {"connection": "hooks", "object": "people", "mode": "mirror", ...})
+summary = project.run("people_hook")
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ class ScratchProject:
             con = duckdb.connect(str(self.root / "warehouse.duckdb"))
             try:
                 for statement in statements:
-                    result = con.execute(statement)
-                    rows = result.fetchall() if result.description else []
+                    cursor = con.execute(statement)
+                    rows = cursor.fetchall() if cursor.description else []
             finally:
                 con.close()
             return rows
@@ -60,17 +60,15 @@ class ScratchProject:
         try:
             with engine.begin() as conn:
                 for statement in statements:
-                    result = conn.execute(sa.text(statement))
-                    rows = [tuple(r) for r in result] if result.returns_rows else []
+                    outcome = conn.execute(sa.text(statement))
+                    rows = [tuple(r) for r in outcome] if outcome.returns_rows else []
         finally:
             engine.dispose()
         return rows
 
     def people(self, count: int, *, table: str = "people") -> None:
         """(Re)create `people(id, email, first_name, last_name, score)` with `count` rows."""
-        series = (
-            f"range(1, {count + 1}) r(i)" if self.warehouse_url is None else f"generate_series(1, {count}) as r(i)"
-        )
+        series = f"range(1, {count + 1}) r(i)" if self.warehouse_url is None else f"generate_series(1, {count}) as r(i)"
         self.execute(
             f"drop table if exists {table}",
             f"create table {table} (id integer primary key, email varchar(200), first_name varchar(100), "

@@ -1,0 +1,1 @@
+"""Destinations: the writer protocol, the plugin registry, and one package per vendor."""

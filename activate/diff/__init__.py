@@ -1,0 +1,1 @@
+"""Snapshot hashing and the set-based diff against stored state."""

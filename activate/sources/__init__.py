@@ -1,0 +1,1 @@
+"""Warehouse readers behind one protocol: a query in, Arrow record batches out."""

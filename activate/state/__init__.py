@@ -1,0 +1,1 @@
+"""The state store: runs, per-row results, synced state, locks, migrations."""
