@@ -56,9 +56,7 @@ class TransientError(WriterError):
     surely did not.
     """
 
-    def __init__(
-        self, message: str, *, code: str | None = None, status: int | None = None, sent: bool = True
-    ) -> None:
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None, sent: bool = True) -> None:
         super().__init__(message, code=code or "TRANSIENT", status=status)
         self.sent = sent
 
@@ -76,9 +74,7 @@ class QuotaExhausted(WriterError):
     `results` holds the verdicts of rows the destination already confirmed before the quota ran out.
     """
 
-    def __init__(
-        self, message: str, *, code: str | None = None, results: Sequence[RowResult] = ()
-    ) -> None:
+    def __init__(self, message: str, *, code: str | None = None, results: Sequence[RowResult] = ()) -> None:
         super().__init__(message, code=code or "QUOTA_EXHAUSTED", status=429)
         self.results = list(results)
 
