@@ -248,7 +248,10 @@ class SlackWriter:
     ) -> dict[str, Any]:
         """One Slack call through the toolkit: limited, retried per policy, failures as `activate.http.errors`."""
         if caller is None:
-            limits = RateLimits(METHOD_TIERS.get(method, TIER_3), 60.0, TIER_CONCURRENCY)
+            # A tier's calls per minute as a tenth per 6 s: the same rate and a small burst, and after a 429 the
+            # toolkit's backed-off window recovers within seconds instead of a minute.
+            per_minute = METHOD_TIERS.get(method, TIER_3)
+            limits = RateLimits(max(1, per_minute // 10), 6.0, TIER_CONCURRENCY)
             caller = caller_for(f"{self._key}:{method}", limits, clock=self._context.clock)
         return caller.call(lambda: self._send(method, arguments), stats=self._context.stats, idempotent=idempotent)
 

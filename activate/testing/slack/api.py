@@ -17,6 +17,7 @@ import email.parser
 import email.policy
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,8 @@ class SlackSimulator:
         router.add("POST", r"/api/(?P<method>[A-Za-z0-9_.]+)", self._handle)
         self.server = SimulatorServer(router, host=host, port=port)
         self.faults = self.server.faults
+        self.answer_delay = 0.0
+        """Seconds every answer is held back after the call was carried out (a slow way back, not a slow Slack)."""
         self._lock = threading.Lock()
         self._calls: list[SlackCall] = []
         self._revoked = False
@@ -187,6 +190,8 @@ class SlackSimulator:
         lose = error is None and self._take(self._lose_responses, method)
         with self._lock:
             self._calls.append(SlackCall(method, args, response.status, error, self.clock.monotonic()))
+        if self.answer_delay > 0:
+            time.sleep(self.answer_delay)
         if lose:
             raise _DropConnection
         return response

@@ -90,4 +90,7 @@ class SlackConformanceTarget:
         self.simulator.ratelimited_storm(requests, retry_after)
 
     def slow(self, seconds: float) -> None:
-        self.simulator.faults.latency = seconds
+        # Slack carries a post out as it arrives; delaying the answer (not the work) puts a kill exactly in the window
+        # reconcile exists for: message posted, result never recorded. A request still queued inside the server when
+        # the next run reconciles could not be found by any writer.
+        self.simulator.answer_delay = seconds
