@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 LEASE = timedelta(seconds=60)
 HEARTBEAT_SECONDS = 15.0
+FLUSH_ROWS = 5_000
+FLUSH_SECONDS = 1.0
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "aborted": 1, "partial": 3}
 
@@ -166,6 +168,9 @@ class _Run:
         self._quota_message: str | None = None
         self._fatal: str | None = None
         self._sent = 0
+        self._pending: list[RecordedBatch] = []
+        self._pending_rows = 0
+        self._flushed_at = clock.monotonic()
 
     # -- lifecycle --------------------------------------------------------------------------------------------------
 
@@ -224,6 +229,7 @@ class _Run:
                 return
 
     def _finish(self, status: str, error: str | None = None) -> None:
+        self._flush()
         s = self.summary
         s.status = status
         s.error = error
@@ -437,7 +443,7 @@ class _Run:
     ) -> None:
         if not results and not forget:
             return
-        self.store.record_batch(
+        self._pending.append(
             RecordedBatch(
                 self.spec.name,
                 self.run_id,
@@ -449,6 +455,9 @@ class _Run:
                 advance_skipped,
             )
         )
+        self._pending_rows += len(results) + len(forget or ())
+        if self._pending_rows >= FLUSH_ROWS or self.clock.monotonic() - self._flushed_at >= FLUSH_SECONDS:
+            self._flush()
         s = self.summary
         for _key, _op, status, *_ in results:
             if status == RowStatus.SUCCEEDED:
@@ -459,6 +468,15 @@ class _Run:
                 s.rows_rejected += 1
             elif status == RowStatus.SKIPPED:
                 s.rows_skipped += 1
+
+    def _flush(self) -> None:
+        """Record pending batches in one transaction (a DuckDB state file costs ~65 ms per transaction, so batches
+        returning within the same second share one; a crash loses at most that second, re-sent idempotently)."""
+        if self._pending:
+            self.store.record_batches(self._pending)
+            self._pending = []
+            self._pending_rows = 0
+        self._flushed_at = self.clock.monotonic()
 
     def _batches(
         self, destination: Destination, workspace: PlannedDiff, kind: str, op: Operation, size: int

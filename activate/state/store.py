@@ -332,8 +332,13 @@ class StateStore(StateReader):
 
     def record_batch(self, batch: RecordedBatch) -> None:
         """One transaction: the batch's row results, state advanced for confirmed rows only, rejections remembered."""
+        self.record_batches([batch])
+
+    def record_batches(self, batches: Sequence[RecordedBatch]) -> None:
+        """Several written batches in one transaction."""
         with self.transaction() as conn:
-            _record(conn, self._insert, batch)
+            for batch in batches:
+                _record(conn, self._insert, batch)
 
     def reset(self, sync_name: str) -> int:
         """Forget everything synced for a sync (the next run re-sends every row)."""
@@ -373,10 +378,14 @@ class RecordedBatch:
 
 
 def _record(conn: sa.Connection, insert: Callable[[sa.Table], Any], batch: RecordedBatch) -> None:
+    record_results(conn, batch)
     if conn.dialect.name == "duckdb":
-        _record_duckdb(conn, batch)
-        return
-    _record_results(conn, batch)
+        _record_state_duckdb(conn, batch)
+    else:
+        _record_state(conn, insert, batch)
+
+
+def _record_state(conn: sa.Connection, insert: Callable[[sa.Table], Any], batch: RecordedBatch) -> None:
     advanced, deleted, rejected, settled = state_changes(batch)
     if advanced:
         stmt = insert(schema.state)
@@ -419,8 +428,41 @@ def _record(conn: sa.Connection, insert: Callable[[sa.Table], Any], batch: Recor
         )
 
 
-def _record_duckdb(conn: sa.Connection, batch: RecordedBatch) -> None:
-    """The same changes as `_record`, loaded through Arrow: DuckDB's executemany costs milliseconds per row."""
+def record_results(conn: sa.Connection, batch: RecordedBatch) -> None:
+    """Insert a batch's rows into `activate_row_results` (through Arrow on DuckDB, where executemany costs
+    milliseconds per row)."""
+    if not batch.results:
+        return
+    if conn.dialect.name != "duckdb":
+        _record_results(conn, batch)
+        return
+    import pyarrow as pa
+
+    native = conn.connection.driver_connection
+    assert native is not None
+    fields = ("row_key", "operation", "status", "destination_id", "error_code", "error_message", "attempts")
+    columns = list(zip(*batch.results, strict=True))
+    table = pa.table(
+        {
+            name: pa.array(values, pa.int64() if name == "attempts" else pa.string())
+            for name, values in zip(fields, columns, strict=True)
+        }
+    )
+    native.register("activate_in_results", table)
+    try:
+        conn.exec_driver_sql(
+            "INSERT INTO activate_row_results (run_id, sync_name, row_key, operation, status, destination_id, "
+            "error_code, error_message, attempts, recorded_at) SELECT ?, ?, row_key, operation, status, "
+            "destination_id, error_code, error_message, attempts, ? FROM activate_in_results",
+            (batch.run_id, batch.sync_name, batch.now),
+        )
+    finally:
+        native.unregister("activate_in_results")
+
+
+def _record_state_duckdb(conn: sa.Connection, batch: RecordedBatch) -> None:
+    """The same state changes as `_record_state`, loaded through Arrow: DuckDB's executemany costs milliseconds
+    per row."""
     import pyarrow as pa
 
     native = conn.connection.driver_connection
@@ -432,22 +474,6 @@ def _record_duckdb(conn: sa.Connection, batch: RecordedBatch) -> None:
         return name
 
     try:
-        if batch.results:
-            fields = ("row_key", "operation", "status", "destination_id", "error_code", "error_message", "attempts")
-            columns = list(zip(*batch.results, strict=True))
-            table = pa.table(
-                {
-                    name: pa.array(values, pa.int64() if name == "attempts" else pa.string())
-                    for name, values in zip(fields, columns, strict=True)
-                }
-            )
-            load("activate_in_results", table)
-            conn.exec_driver_sql(
-                "INSERT INTO activate_row_results (run_id, sync_name, row_key, operation, status, destination_id, "
-                "error_code, error_message, attempts, recorded_at) SELECT ?, ?, row_key, operation, status, "
-                "destination_id, error_code, error_message, attempts, ? FROM activate_in_results",
-                (batch.run_id, batch.sync_name, batch.now),
-            )
         advanced, deleted, rejected, settled = state_changes(batch)
         if advanced:
             load("activate_in_state", advanced)
@@ -482,7 +508,7 @@ def _record_duckdb(conn: sa.Connection, batch: RecordedBatch) -> None:
                 "error_code = excluded.error_code, rejected_at = excluded.rejected_at"
             )
     finally:
-        for name in ("activate_in_results", "activate_in_state", "activate_in_rejections"):
+        for name in ("activate_in_state", "activate_in_rejections"):
             try:
                 native.unregister(name)
             except Exception:  # never registered in this batch
