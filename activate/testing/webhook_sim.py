@@ -28,10 +28,10 @@ import random
 import threading
 from collections import Counter, deque
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from activate.clock import SYSTEM_CLOCK, Clock
-from activate.testing.server import Request, Response, Router, SimulatorServer
+from activate.testing.server import Handler, Request, Response, Router, SimulatorServer
 
 _EPSILON = 1e-6
 
@@ -78,7 +78,9 @@ class WebhookSimulator:
         router = Router()
         router.add("POST", r"/(?P<object>.+)", self._post)
         router.add("HEAD", r"/(?P<object>.*)", lambda request: Response(200))
-        self.server = SimulatorServer(router, before=self._gate)
+        # SimulatorServer.respond treats a None from `before` as "go on to the route"; its `Handler` annotation
+        # says Response only, hence the cast.
+        self.server = SimulatorServer(router, before=cast(Handler, self._gate))
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
