@@ -176,3 +176,37 @@ def test_render_channel_shows_blocks(sim: SlackSimulator, client: WebClient) -> 
     lines = sim.render_channel("sales").splitlines()
     assert lines[0] == "#sales (1 messages)"
     assert lines[2:] == ["    NEW ENTERPRISE LEAD", "    *Acme* wants 500 seats", "    " + "-" * 40]
+
+
+def test_serve_runs_standalone() -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    child = subprocess.Popen(
+        [sys.executable, "-c", f"from activate.testing.slack import serve; serve({port})"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert f"http://127.0.0.1:{port}/api/" in child.stdout.readline()
+        client = WebClient(token="xoxb-activate-simulator", base_url=f"http://127.0.0.1:{port}/api/", retry_handlers=[])
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                assert client.users_lookupByEmail(email="ada@example.com")["user"]["name"] == "ada"
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+        if child.stdout is not None:
+            child.stdout.close()
