@@ -50,6 +50,8 @@ class SnowflakeConnection(ConnectionSpec):
     host: str | None = None
     port: int | None = None
     protocol: Literal["https", "http"] | None = None
+    login_timeout: int | None = Field(default=None, gt=0)
+    network_timeout: int | None = Field(default=None, gt=0)
 
 
 SOURCE_CONNECTIONS: dict[str, type[ConnectionSpec]] = {
