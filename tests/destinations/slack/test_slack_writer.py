@@ -316,3 +316,20 @@ def test_check_reports_setup_problems(sim: SlackSimulator, new_writer: NewWriter
     ]
     assert "invite it" in new_writer(channel="secret")[0].check([])[0]
     assert "refused the bot token (invalid_auth)" in new_writer(token="xoxb-wrong")[0].check([])[0]
+
+
+def test_plugin_is_registered_lazy_and_masks_the_token() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from activate.destinations.registry import destination_plugin; "
+        "p = destination_plugin('slack'); "
+        "print(p.name, sorted(p.capabilities().modes), p.capabilities().batch_size, 'slack_sdk' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["slack", "['insert',", "'mirror',", "'upsert']", "1", "False"]
+
+    from activate.destinations.slack import SlackConnection
+
+    assert "xoxb-secret" not in repr(SlackConnection.model_validate({"type": "slack", "token": "xoxb-secret"}))
