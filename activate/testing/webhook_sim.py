@@ -14,7 +14,10 @@ answered 429, with `Retry-After` when `retry_after` is set), `storm(n)` (the nex
 (a sliding window: more than n admitted requests in w seconds -> 429 with Retry-After), `fail_rows` (a batch
 containing these keys answers 500), `refuse_rows` (a batch containing these keys answers 422 as a whole),
 `reject_keys` / `reject_emails` (207 per-row rejections), `token` (401 unless `Authorization: Bearer <token>`),
-plus the server's own `faults` (latency, dropped connections).
+`fail_next(n, status)` (the next n requests answer `status`), `delay_next(n, seconds)` (apply the next n batches,
+then answer late: a client read timeout on a request that did land), `quota(limit, used)` (a daily allocation
+reported in `X-RateLimit-Daily-Limit` / `X-RateLimit-Daily-Remaining`; spent -> 429 DAILY), plus the server's
+own `faults` (latency, dropped connections).
 
 Accounting for tests: `applied` (how many times each row was applied: a row sent twice shows 2), `arrivals`
 (admitted request times), `throttled` (429s answered), `early_retries` (requests re-sent before the Retry-After
@@ -26,6 +29,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 from collections import Counter, deque
 from pathlib import Path
 from typing import Any, cast
@@ -64,6 +68,9 @@ class WebhookSimulator:
         self._storm = 0
         self._storm_retry_after: float | None = None
         self._window: tuple[int, float] | None = None
+        self._fail_next: list[int] = []
+        self._delay_next: list[float] = []
+        self._quota: list[int] | None = None  # [limit, used]
         self._admitted: deque[float] = deque()
         self._answers: dict[str, Response] = {}
         self._not_before: dict[str, float] = {}
@@ -119,6 +126,21 @@ class WebhookSimulator:
             self._window = None if requests is None else (requests, per_seconds)
             self._admitted.clear()
 
+    def fail_next(self, requests: int, status: int = 500) -> None:
+        """Answer the next `requests` requests with `status` (before looking at them)."""
+        with self._lock:
+            self._fail_next.extend([status] * requests)
+
+    def delay_next(self, requests: int, seconds: float) -> None:
+        """Apply the next `requests` batches, then wait `seconds` (real time) before answering."""
+        with self._lock:
+            self._delay_next.extend([seconds] * requests)
+
+    def quota(self, limit: int | None, used: int = 0) -> None:
+        """Report a daily allocation of `limit` calls of which `used` are spent; every admitted POST spends one."""
+        with self._lock:
+            self._quota = None if limit is None else [limit, used]
+
     # -- what it holds --------------------------------------------------------------------------------------------
 
     def rows(self, obj: str) -> dict[str, list[dict[str, Any]]]:
@@ -141,6 +163,10 @@ class WebhookSimulator:
 
     def _gate(self, request: Request) -> Response | None:
         """Everything that answers before the body is read: auth, storms, random throttling, the window."""
+        if self.token is not None and request.header("authorization") != f"Bearer {self.token}":
+            with self._lock:
+                self.requests += request.method == "POST"
+            return Response(401, {"message": "invalid or expired token"})
         if request.method != "POST":
             return None
         now = self.clock.monotonic()
@@ -150,8 +176,11 @@ class WebhookSimulator:
             not_before = self._not_before.pop(key, None)
             if not_before is not None and now + _EPSILON < not_before:
                 self.early_retries.append((key, not_before - now))
-            if self.token is not None and request.header("authorization") != f"Bearer {self.token}":
-                return Response(401, {"message": "invalid or expired token"})
+            if self._fail_next:
+                return Response(self._fail_next.pop(0), {"message": "injected failure"})
+            if self._quota is not None and self._quota[1] >= self._quota[0]:
+                self.throttled += 1
+                return Response(429, {"message": "DAILY limit reached", "policyName": "DAILY"}, self._quota_headers())
             if self._storm > 0:
                 self._storm -= 1
                 return self._throttle(key, now, self._storm_retry_after)
@@ -166,7 +195,15 @@ class WebhookSimulator:
                     return self._throttle(key, now, float(math.ceil(wait)))
                 self._admitted.append(now)
             self.arrivals.append(now)
+            if self._quota is not None:
+                self._quota[1] += 1
         return None
+
+    def _quota_headers(self) -> dict[str, str]:
+        if self._quota is None:
+            return {}
+        limit, used = self._quota
+        return {"X-RateLimit-Daily-Limit": str(limit), "X-RateLimit-Daily-Remaining": str(max(limit - used, 0))}
 
     def _throttle(self, key: str, now: float, retry_after: float | None) -> Response:
         self.throttled += 1
@@ -201,9 +238,13 @@ class WebhookSimulator:
                 return Response(422, {"message": f"invalid rows in batch: {', '.join(refused)}"})
             results = [self._apply(obj, operation, row) for row in rows]
             response = self._answer(results)
+            response.headers.update(self._quota_headers())
             if key:
                 self._answers[key] = response
-            return response
+            delay = self._delay_next.pop(0) if self._delay_next else 0.0
+        if delay:
+            time.sleep(delay)
+        return response
 
     def _apply(self, obj: str, operation: str, row: dict[str, Any]) -> dict[str, Any]:
         key = str(row.get("key"))
