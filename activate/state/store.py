@@ -80,7 +80,7 @@ class StateReader:
         while True:
             try:
                 return fn()
-            except (sa.exc.OperationalError, sa.exc.DBAPIError, ActivateError) as exc:
+            except Exception as exc:  # SQLAlchemy or raw duckdb errors alike: only "file busy" is retried
                 if not _is_busy(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(delay)
