@@ -134,7 +134,8 @@ def test_failed_batch_is_retried_next_run_and_rejected_rows_wait_for_a_change(
     rows = {r["row_key"]: r for r in project.reader().row_results(result.run_id)}
     failed = sorted(k for k, r in rows.items() if r["status"] == "failed")
     rejected = sorted(k for k, r in rows.items() if r["status"] == "rejected")
-    assert len(failed) == 100 and "150" in failed
+    assert len(failed) == 100
+    assert "150" in failed
     assert rejected == ["201", "202"]
     assert all(rows[k]["error_message"] for k in failed + rejected)
     assert result.rows_succeeded == 300 - 100 - 2
@@ -177,7 +178,8 @@ def test_guardrail_empty_source_stops_a_mirror_before_any_write(
     project.execute("delete from people")
     result = project.run("people_hook")
     assert (result.status, result.exit_code) == ("failed", 1)
-    assert "allow_empty_source" in result.error and "50 rows are synced" in result.error
+    assert "allow_empty_source" in result.error
+    assert "50 rows are synced" in result.error
     assert target.write_calls() == calls
     assert len(target.records()) == 50
 
@@ -234,7 +236,9 @@ def test_plan_writes_nothing_and_shows_counts_samples_and_guardrails(
     assert out.returncode == 0, out.stderr
     assert hashlib.sha256(state_file.read_bytes()).hexdigest() == before
     assert target.write_calls() == calls
-    assert "+0 added" in out.stdout and "~1 changed" in out.stdout and "-1 removed" in out.stdout
+    assert "+0 added" in out.stdout
+    assert "~1 changed" in out.stdout
+    assert "-1 removed" in out.stdout
     assert "guardrail max_deletes: ok" in out.stdout
     assert "'first_name': 'P'" in out.stdout or '"first_name": "P"' in out.stdout
 

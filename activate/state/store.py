@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from activate.errors import ActivateError, LockHeldError
+from activate.errors import LockHeldError
 from activate.state import schema
 from activate.state.migrations import migrate
 
