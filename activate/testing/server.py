@@ -187,8 +187,9 @@ class Faults:
             self.retry_after = None
 
 
-class _DropConnection(Exception):
-    """Raised inside a handler to close the socket without a response."""
+class DropConnection(Exception):
+    """Raise inside a handler to close the socket without a response (a reset, as the client sees it)."""
+
 
 
 def _make_handler(server: SimulatorServer) -> type[BaseHTTPRequestHandler]:
@@ -212,11 +213,13 @@ def _make_handler(server: SimulatorServer) -> type[BaseHTTPRequestHandler]:
             )
             try:
                 response = server.respond(request)
-            except _DropConnection:
+            except DropConnection:
                 self.close_connection = True
                 self.connection.close()
                 return
             payload = response.encoded()
+            # logged before answering, so a client that has its answer always finds the call in the log
+            server.log.append(LoggedCall(request.method, request.path, response.status, body, request.received_at))
             self.send_response(response.status)
             if payload:
                 self.send_header("Content-Type", response.content_type)
@@ -226,7 +229,6 @@ def _make_handler(server: SimulatorServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if payload and self.command != "HEAD":
                 self.wfile.write(payload)
-            server.log.append(LoggedCall(request.method, request.path, response.status, body, request.received_at))
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle  # noqa: N815
 
@@ -277,7 +279,7 @@ class SimulatorServer:
         if self.faults.latency:
             time.sleep(self.faults.latency)
         if self.faults.take_drop():
-            raise _DropConnection
+            raise DropConnection
         if self.faults.take_storm():
             headers = {"Retry-After": str(self.faults.retry_after)} if self.faults.retry_after is not None else {}
             return Response(429, {"status": "error", "message": "Too many requests (injected)"}, headers)
@@ -290,7 +292,9 @@ class SimulatorServer:
         return self.router.dispatch(request)
 
     def start(self) -> SimulatorServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"sim-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"sim-{self.port}", daemon=True
+        )
         self._thread.start()
         return self
 

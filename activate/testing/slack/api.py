@@ -24,11 +24,11 @@ from typing import Any
 
 from activate.clock import SYSTEM_CLOCK, Clock
 from activate.testing.server import (
+    DropConnection,
     Request,
     Response,
     Router,
     SimulatorServer,
-    _DropConnection,  # the shared server's only way to lose a response; a public name would be better
 )
 from activate.testing.slack.limits import SlackRateLimits
 from activate.testing.slack.workspace import Channel, Message, SlackApiFailure, Workspace
@@ -193,7 +193,7 @@ class SlackSimulator:
         if self.answer_delay > 0:
             time.sleep(self.answer_delay)
         if lose:
-            raise _DropConnection
+            raise DropConnection
         return response
 
     def _answer(self, method: str, args: dict[str, Any], token: str | None) -> tuple[Response, str | None]:
