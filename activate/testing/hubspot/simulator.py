@@ -24,7 +24,7 @@ from activate.testing.hubspot.auth import OAuthClient, TokenRegistry
 from activate.testing.hubspot.crm import CrmApi
 from activate.testing.hubspot.limits import RateLimiter
 from activate.testing.hubspot.schema import ObjectType, PropertyDef, Schema
-from activate.testing.server import Request, Response, Router, SimulatorServer
+from activate.testing.server import LoggedCall, Request, RequestLog, Response, Router, SimulatorServer
 
 Tier = Literal["free", "starter", "professional", "enterprise"]
 # Requests per rolling 10 s and per day, by subscription tier (HubSpot's published private-app limits).
@@ -70,11 +70,15 @@ class HubSpotSimulator:
         self.tokens.add_oauth_client(oauth)
         self._storm_lock = threading.Lock()
         self._storm: list[tuple[str, int | None]] = []
+        # Recorded before the answer is sent (the server's own log records after), so a test that has its answer
+        # always finds the request here.
+        self.answered = RequestLog()
         router = Router()
-        router.add("POST", r"/oauth/v1/token", self._grant)
-        router.add("GET", r"/oauth/v1/access-tokens/(?P<token>[^/]+)", self._token_info)
+        router.add("POST", r"/oauth/v1/token", self._recorded(self._grant))
+        router.add("GET", r"/oauth/v1/access-tokens/(?P<token>[^/]+)", self._recorded(self._token_info))
         for method, pattern, handler in self.crm.routes():
-            router.add(method, pattern, self._guarded(handler, search=pattern.endswith("/search")))
+            guarded = self._guarded(handler, search=pattern.endswith("/search"))
+            router.add(method, pattern, self._recorded(guarded))
         self.server = SimulatorServer(router, port=port)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
@@ -84,7 +88,8 @@ class HubSpotSimulator:
         return self.server.url
 
     @property
-    def log(self) -> Any:
+    def log(self) -> RequestLog:
+        """Every request answered by the server, including injected faults (recorded after the answer is sent)."""
         return self.server.log
 
     @property
@@ -156,6 +161,16 @@ class HubSpotSimulator:
     def _take_storm(self) -> tuple[str, int | None] | None:
         with self._storm_lock:
             return self._storm.pop(0) if self._storm else None
+
+    def _recorded(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        def recorded(request: Request) -> Response:
+            response = handler(request)
+            self.answered.append(
+                LoggedCall(request.method, request.path, response.status, request.body, request.received_at)
+            )
+            return response
+
+        return recorded
 
     def _guarded(self, handler: Callable[[Request], Response], *, search: bool) -> Callable[[Request], Response]:
         def guarded(request: Request) -> Response:

@@ -20,5 +20,5 @@ def contact(i: int, op: Operation = Operation.UPSERT, **overrides: Any) -> RowOp
 
 
 def writes(sim: HubSpotSimulator, kind: str) -> list[LoggedCall]:
-    """Every `batch/<kind>` request the simulator answered, in order."""
-    return sim.log.calls("POST", f"/batch/{kind}")
+    """Every `batch/<kind>` request the simulator answered (recorded before the answer was sent), in order."""
+    return sim.answered.calls("POST", f"/batch/{kind}")

@@ -26,7 +26,7 @@ def test_check_names_the_missing_property(sim: HubSpotSimulator, new_writer: New
         "(create it in HubSpot, or fix destination.mapping)",
         "property 'hs_object_id' of HubSpot object 'contacts' is read-only",
     ]
-    assert [c.path for c in sim.log.calls("GET")] == ["/crm/v3/properties/contacts"] * 2
+    assert [c.path for c in sim.answered.calls("GET")] == ["/crm/v3/properties/contacts"] * 2
     assert stats.api_calls == 2
 
 
