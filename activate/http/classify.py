@@ -24,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from functools import cache
 from typing import Any
 
+from activate.clock import SYSTEM_CLOCK
 from activate.http.errors import AuthExpired, RateLimited, TerminalError, TransientError, WriterError
 
 MAX_RETRY_AFTER_SECONDS = 300.0
@@ -93,8 +94,6 @@ def classify_response(
     detail = body_message(body)
     message = f"HTTP {status}" + (f": {detail}" if detail else "")
     if status == 429:
-        from activate.clock import SYSTEM_CLOCK
-
         retry_after = parse_retry_after(_header(headers, "Retry-After"), now=now or SYSTEM_CLOCK.now())
         return RateLimited(message, retry_after=retry_after)
     if status == 401:
