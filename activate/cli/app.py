@@ -241,6 +241,76 @@ def reset(
     _guard(console, body)
 
 
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to create the demo project.")] = Path("activate-demo"),
+) -> None:
+    """Start local simulators of HubSpot, Salesforce, Slack and a webhook; sync a sample warehouse twice; audit."""
+    console = _console(False)
+
+    def body() -> int:
+        from activate.cli.console import RichConsole
+        from activate.cli.demo import run_demo
+
+        assert isinstance(console, RichConsole)
+        return run_demo(directory, console)
+
+    raise typer.Exit(_guard(console, body))
+
+
+@app.command()
+def simulate(
+    vendor: Annotated[str, typer.Argument(help="hubspot | salesforce | slack | webhook | all")],
+    port: Annotated[
+        int, typer.Option(help="Port (all: webhook, then hubspot, salesforce, slack on the next ones).")
+    ] = 0,
+    cert_dir: Annotated[Path, typer.Option(help="Where the Salesforce simulator writes its CA bundle.")] = Path(
+        ".activate/simulator"
+    ),
+) -> None:
+    """Serve a local simulator of a destination's API until interrupted (for `activate init` projects, your CI)."""
+    import threading
+
+    console = _console(False)
+    chosen = port or 8790
+
+    def body() -> None:
+        if vendor == "all":
+            from activate.testing.simulators import LocalSimulators
+
+            with LocalSimulators(cert_dir, base_port=chosen) as sims:
+                endpoints = sims.endpoints()
+                console.message(
+                    f"webhook {endpoints.webhook}\nhubspot {endpoints.hubspot}\nsalesforce {endpoints.salesforce} "
+                    f"(CA bundle {endpoints.salesforce_ca_bundle})\nslack {endpoints.slack}\nCtrl-C to stop."
+                )
+                threading.Event().wait()
+        elif vendor == "hubspot":
+            from activate.testing.hubspot import serve as serve_hubspot
+
+            serve_hubspot(port or 8791)
+        elif vendor == "salesforce":
+            from activate.testing.salesforce import serve as serve_salesforce
+
+            serve_salesforce(port or 8792, cert_dir)
+        elif vendor == "slack":
+            from activate.testing.slack import serve as serve_slack
+
+            serve_slack(port or 8793)
+        elif vendor == "webhook":
+            from activate.testing.webhook_sim import WebhookSimulator
+
+            simulator = WebhookSimulator(port=port or 8790)
+            console.message(f"webhook simulator on {simulator.url}; Ctrl-C to stop.")
+            simulator.server.serve_forever()
+        else:
+            from activate.errors import UsageError
+
+            raise UsageError(f"unknown simulator '{vendor}': choose hubspot, salesforce, slack, webhook or all")
+
+    _guard(console, body)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -80,8 +80,9 @@ class RichConsole:
     def __init__(self) -> None:
         from rich.console import Console
 
-        self.out = Console()
-        self.err = Console(stderr=True)
+        # piped output (CI logs, `| less`) gets room for the audit tables instead of Rich's 80-column default
+        self.out = Console(width=None if sys.stdout.isatty() else 160)
+        self.err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
         self._progress: Progress | None = None
         self._task: TaskID | None = None
 

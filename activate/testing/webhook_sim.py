@@ -52,6 +52,7 @@ class WebhookSimulator:
         retry_after: float | None = None,
         token: str | None = None,
         seed: int = 7,
+        port: int = 0,
     ) -> None:
         self.clock = clock
         self.per_row_results = per_row_results
@@ -87,7 +88,7 @@ class WebhookSimulator:
         router.add("HEAD", r"/(?P<object>.*)", lambda request: Response(200))
         # SimulatorServer.respond treats a None from `before` as "go on to the route"; its `Handler` annotation
         # says Response only, hence the cast.
-        self.server = SimulatorServer(router, before=cast(Handler, self._gate))
+        self.server = SimulatorServer(router, port=port, before=cast(Handler, self._gate))
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
