@@ -48,7 +48,7 @@ class PropertyDef:
             "externalOptions": False,
             "hasUniqueValue": self.unique,
             "hidden": False,
-            "hubspotDefined": not self.name.startswith("activate_") and self.read_only,
+            "hubspotDefined": self.read_only,
             "formField": not self.read_only,
             "archived": False,
             "modificationMetadata": {

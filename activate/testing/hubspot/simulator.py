@@ -24,7 +24,7 @@ from activate.testing.hubspot.auth import OAuthClient, TokenRegistry
 from activate.testing.hubspot.crm import CrmApi
 from activate.testing.hubspot.limits import RateLimiter
 from activate.testing.hubspot.schema import ObjectType, PropertyDef, Schema
-from activate.testing.server import LoggedCall, Request, RequestLog, Response, Router, SimulatorServer
+from activate.testing.server import Faults, LoggedCall, Request, RequestLog, Response, Router, SimulatorServer
 
 Tier = Literal["free", "starter", "professional", "enterprise"]
 # Requests per rolling 10 s and per day, by subscription tier (HubSpot's published private-app limits).
@@ -93,7 +93,7 @@ class HubSpotSimulator:
         return self.server.log
 
     @property
-    def faults(self) -> Any:
+    def faults(self) -> Faults:
         return self.server.faults
 
     def start(self) -> HubSpotSimulator:
