@@ -140,6 +140,25 @@ def run_sync(
         store.dispose()
 
 
+def check_destination(project: Project, sync_name: str, *, clock: Clock = SYSTEM_CLOCK) -> list[str]:
+    """Log in to a sync's destination and check its object and mapped fields; one message per problem."""
+    sync = project.sync(sync_name)
+    name = sync.spec.destination.connection
+    connection = project.connection(name)
+    plugin = destination_plugin(connection.type)
+    if plugin is None:
+        return [f"connection '{name}' has type '{connection.type}', which no destination provides"]
+    context = WriteContext(sync.spec.name, "check", sync.spec.destination, RunStats(), clock)
+    destination = plugin.create(connection, context)
+    fields = list(sync.spec.destination.mapping)
+    try:
+        return [project.secrets.mask(problem) for problem in destination.check(fields)]
+    except ActivateError as exc:
+        return [project.secrets.mask(str(exc))]
+    finally:
+        destination.close()
+
+
 class _Run:
     def __init__(
         self,

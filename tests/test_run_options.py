@@ -115,3 +115,19 @@ def test_wait_waits_for_the_running_run_then_sends_nothing_twice(
     assert second.returncode == 0, second.stderr
     assert '"rows_succeeded": 0' in second.stdout, "the waiting run found everything already synced"
     assert sum(target.sim.applied.values()) == 60
+
+
+def test_validate_check_connections_names_a_missing_hubspot_property(tmp_path: Path) -> None:
+    from activate.testing.hubspot import HubSpotSimulator
+
+    with HubSpotSimulator() as hubspot:
+        project = ScratchProject(tmp_path / "p")
+        project.people(3)
+        project.add_connection("crm", {"type": "hubspot", "access_token": hubspot.token, "base_url": hubspot.url})
+        mapping = {"email": "email", "firstname": "first_name", "favourite_colour": "last_name"}
+        project.add_sync("contacts", {"connection": "crm", "object": "contacts", "match": "email", "mapping": mapping})
+        result = CliRunner().invoke(
+            app, ["validate", "--check-connections", "--project-dir", str(project.root)], env={"COLUMNS": "300"}
+        )
+    assert result.exit_code == 1, result.output
+    assert "favourite_colour" in result.output

@@ -92,11 +92,28 @@ def init(
 
 
 @app.command()
-def validate(project_dir: ProjectDir = None, json_output: JsonFlag = False) -> None:
+def validate(
+    project_dir: ProjectDir = None,
+    check_connections: Annotated[
+        bool, typer.Option("--check-connections", help="Also log in to each destination and check mapped fields.")
+    ] = False,
+    json_output: JsonFlag = False,
+) -> None:
     """Check every project and sync file; every error with file:line:col and a hint."""
     console = _console(json_output)
     project = _guard(console, lambda: _project(project_dir))
     console.message(f"OK: {len(project.syncs)} syncs valid ({', '.join(project.syncs) or 'none'})")
+    if check_connections:
+        from activate.engine import check_destination
+
+        problems = _guard(console, lambda: {name: check_destination(project, name) for name in project.syncs})
+        for name, found in problems.items():
+            for problem in found:
+                console.error(f"{project.sync(name).where('destination')}: {name}: {problem}")
+            if not found:
+                console.message(f"{name}: destination reachable, every mapped field exists")
+        if any(problems.values()):
+            raise typer.Exit(1)
 
 
 @app.command()
