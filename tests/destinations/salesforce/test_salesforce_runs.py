@@ -70,22 +70,21 @@ def test_1000_contacts_in_5_collection_calls_then_a_rerun_writes_nothing(
     assert _writes(sim) == writes
 
 
+@pytest.mark.parametrize("rows", [2000, pytest.param(50_000, marks=pytest.mark.slow)])
 def test_an_operation_at_the_bulk_threshold_goes_through_one_bulk_job_then_a_rerun_writes_nothing(
-    project: ScratchProject, sim: SalesforceSimulator
+    project: ScratchProject, sim: SalesforceSimulator, rows: int
 ) -> None:
-    # 2,000 rows (the default threshold), not 50,000: the writer-level test covers 50,000 rows in ~3 s, while
-    # recording 50,000 row results in the DuckDB state store currently takes minutes.
-    _setup(project, sim, 2000)
+    _setup(project, sim, rows)
 
     first = project.run("contacts", clock=FakeClock())
 
     assert first.status == "succeeded", first.error
-    assert first.rows_succeeded == 2000
+    assert first.rows_succeeded == rows
     assert len(sim.bulk.jobs) == 1
     assert data_calls(sim, path="/composite/") == []
     audit = project.reader().row_results(first.run_id)
     ids = org_ids(sim)
-    assert len(audit) == 2000
+    assert len(audit) == rows
     assert all(r["destination_id"] == ids[str(r["row_key"])] for r in audit)
     writes = _writes(sim)
     second = project.run("contacts", clock=FakeClock())
