@@ -1,12 +1,12 @@
 """Errors every layer of activate raises, and the exit code each maps to.
 
-    ActivateError                 base: a message safe to print (never a secret)
-     ├─ ConfigError               invalid project or sync files; carries every issue found (exit 2)
-     ├─ UsageError                a command used wrongly: unknown sync, bad flag combination (exit 2)
-     ├─ SourceError               the warehouse refused the query (exit 1)
-     ├─ LockHeldError             another run of the same sync holds the lock (exit 1)
-     ├─ GuardrailError            a guardrail stopped the run before any write (exit 1)
-     └─ WriterError               raised by destinations through the writer toolkit (see activate.http.errors)
+ActivateError                 base: a message safe to print (never a secret)
+ ├─ ConfigError               invalid project or sync files; carries every issue found (exit 2)
+ ├─ UsageError                a command used wrongly: unknown sync, bad flag combination (exit 2)
+ ├─ SourceError               the warehouse refused the query (exit 1)
+ ├─ LockHeldError             another run of the same sync holds the lock (exit 1)
+ ├─ GuardrailError            a guardrail stopped the run before any write (exit 1)
+ └─ WriterError               raised by destinations through the writer toolkit (see activate.http.errors)
 """
 
 from __future__ import annotations

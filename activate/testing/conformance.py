@@ -67,9 +67,7 @@ class DestinationConformance:
                 return mode
         pytest.skip(f"{target.name} supports none of {preferred}")
 
-    def test_first_run_syncs_every_row_and_rerun_sends_nothing(
-        self, tmp_path: Path, target: ConformanceTarget
-    ) -> None:
+    def test_first_run_syncs_every_row_and_rerun_sends_nothing(self, tmp_path: Path, target: ConformanceTarget) -> None:
         project = self.project(tmp_path, target, self._mode(target, "upsert", "mirror"))
         first = project.run("people_sync")
         assert first.status == "succeeded", first.error

@@ -191,7 +191,6 @@ class DropConnection(Exception):
     """Raise inside a handler to close the socket without a response (a reset, as the client sees it)."""
 
 
-
 def _make_handler(server: SimulatorServer) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
