@@ -29,7 +29,7 @@ ACTIVATE_YML = """\
 # ${{VAR}} and ${{VAR:-default}} read the environment; the defaults point at the local simulators
 # (start them with: python -m activate simulate all).
 state:
-  url: duckdb:///.activate/state.duckdb
+  url: "${{ACTIVATE_STATE_URL:-duckdb:///.activate/state.duckdb}}"   # e.g. postgresql+psycopg://user@host/db
 
 connections:
   warehouse:
