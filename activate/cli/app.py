@@ -328,6 +328,12 @@ def simulate(
     _guard(console, body)
 
 
+from activate.cli.ops import schedule, status  # noqa: E402 - registered after the app's own commands
+
+app.command()(schedule)
+app.command()(status)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
