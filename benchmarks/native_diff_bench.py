@@ -31,7 +31,13 @@ SYNC = "people_sync"
 MAPPING = {"activate_id": "id", "email": "email", "firstname": "first_name"}
 
 CHILD = r"""
-import json, logging, resource, sys, time
+import json, logging, sys, time
+
+def peak_rss_mb():
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec, so a child would report its parent's peak
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 import activate.plan.builder as builder_module
 from activate.config import load_project
 from activate.plan.builder import build_plan
@@ -64,7 +70,7 @@ elapsed = time.perf_counter() - started
 for message in messages:
     transferred["bytes"] += int(message.split("(")[2].split(" bytes")[0]) if "bytes)" in message else 0
 print(json.dumps({"seconds": elapsed, "changed": plan.counts.changed, "rows_read": plan.counts.rows_read,
-                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "max_rss_mb": peak_rss_mb(),
                   "bytes": transferred["bytes"], "log": messages}))
 """
 

@@ -20,7 +20,13 @@ ROWS = 1_000_000
 CHANGED = ROWS // 200  # 0.5%
 
 CHILD = r"""
-import json, logging, resource, sys
+import json, logging, sys
+
+def peak_rss_mb():
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec, so a child would report its parent's peak
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 from activate.config import load_project
 from activate.engine import run_sync
 
@@ -31,7 +37,7 @@ logging.getLogger("activate.diff.native").addHandler(handler)
 logging.getLogger("activate.diff.native").setLevel(logging.INFO)
 summary = run_sync(load_project(sys.argv[1]), "people_sync")
 print(json.dumps({"summary": summary.to_dict(), "log": messages,
-                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "max_rss_mb": peak_rss_mb()}))
 """
 
 
