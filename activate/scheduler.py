@@ -294,8 +294,11 @@ class Scheduler:
         self._stop = stop
         try:
             while not stop.is_set():
-                self.reload_if_changed()
-                self.tick()
+                try:
+                    self.reload_if_changed()
+                    self.tick()
+                except Exception:  # e.g. the state store briefly unreachable: the next pass tries again
+                    log.exception("scheduling pass failed; retrying in %.1f s", poll_seconds)
                 stop.wait(poll_seconds)
         finally:
             finished = self.shutdown(shutdown_timeout)

@@ -3,16 +3,18 @@ missed window runs once, `after:` order, two replicas on one Postgres store, gra
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from activate.clock import FakeClock
 from activate.scheduler import Scheduler
+from activate.state.store import StateStore
 from activate.testing.project import ScratchProject
 from activate.testing.webhook_sim import WebhookConformanceTarget
 
@@ -217,4 +219,42 @@ def test_reloads_changed_sync_files_and_keeps_the_old_project_on_a_config_error(
     (project.root / "syncs" / "hourly.yml").write_text('{"name": "hourly", "schedule": "not a cron"}')
     assert scheduler.reload_if_changed() is False
     assert set(scheduler.next_runs()) == {"every5", "hourly"}, "an invalid edit keeps the previous project"
+    scheduler.shutdown()
+
+
+def test_cron_is_read_in_the_project_timezone(
+    tmp_path: Path, clock: FakeClock, target: WebhookConformanceTarget
+) -> None:
+    project = _project(tmp_path, target, {"morning": "0 9 * * *"})
+    settings = json.loads((project.root / "activate.yml").read_text())
+    (project.root / "activate.yml").write_text(json.dumps({**settings, "timezone": "America/New_York"}))
+    scheduler = Scheduler(project.load(), clock)
+    assert scheduler.next_runs() == {"morning": datetime(2026, 1, 1, 14, 0, tzinfo=UTC)}, "09:00 EST is 14:00 UTC"
+    assert _step(scheduler, clock, 14 * 3600 - 1) == []
+    assert _step(scheduler, clock, 1) == ["morning"]
+    clock.advance(180 * 86400)
+    assert scheduler.tick() == ["morning"]
+    assert scheduler.wait_idle(timeout=30)
+    assert scheduler.next_runs() == {"morning": datetime(2026, 7, 1, 13, 0, tzinfo=UTC)}, "09:00 EDT in summer"
+    scheduler.shutdown()
+
+
+def test_a_sync_locked_by_another_process_skips_the_window(
+    tmp_path: Path, clock: FakeClock, target: WebhookConformanceTarget
+) -> None:
+    project = _project(tmp_path, target, {"every5": "*/5 * * * *"})
+    scheduler = Scheduler(project.load(), clock)
+    store = StateStore(project.state_url, project_root=project.root)
+    try:
+        store.acquire_lock("every5", "manual-run", "elsewhere:1", START, timedelta(hours=1))
+    finally:
+        store.dispose()
+    assert _step(scheduler, clock, FIVE_MINUTES) == ["every5"]
+    [outcome] = scheduler.history
+    assert outcome.summary is None
+    assert outcome.skipped is not None
+    assert "already running (run manual-run on elsewhere:1" in outcome.skipped
+    assert target.sim.requests == 0
+    assert _scheduled_runs(project, "every5") == []
+    assert scheduler.tick() == [], "the window is over; the next one is at 00:10"
     scheduler.shutdown()
