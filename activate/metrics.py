@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 if TYPE_CHECKING:
+    from activate.config import Project
     from activate.scheduler import ScheduledRun
 
 ROW_STATUSES = ("succeeded", "failed", "rejected", "skipped", "invalid")
@@ -41,6 +42,22 @@ class Metrics:
             ["sync"],
             registry=r,
         )
+
+    def seed(self, project: Project) -> None:
+        """Start `activate_last_success_timestamp_seconds` from the state store, so a restarted scheduler's freshness
+        alerts see the last success before its first run."""
+        from activate.diff.native import open_state_store
+        from activate.scheduler import aware
+
+        for name, sync in project.syncs.items():
+            store = open_state_store(project, sync)
+            try:
+                success = store.last_success(name)
+            finally:
+                store.dispose()
+            if success is not None:
+                finished = aware(success["finished_at"] or success["started_at"])
+                self.last_success.labels(name).set(finished.timestamp())
 
     def observe(self, outcome: ScheduledRun) -> None:
         """Count one scheduled run; a skipped window (another replica ran it) counts nothing."""

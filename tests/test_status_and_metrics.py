@@ -197,3 +197,20 @@ def test_schedule_process_stops_on_sigterm_and_serves_metrics(tmp_path: Path, ta
         assert reader.lock_holder("schedule:people_hook") is None
     finally:
         reader.dispose()
+
+
+def test_metrics_start_from_the_last_success_in_the_state_store(
+    tmp_path: Path, target: WebhookConformanceTarget
+) -> None:
+    project = _project(tmp_path, target)
+    summary = project.run("people_hook", clock=FakeClock(START))
+    assert summary.status == "succeeded"
+    metrics = Metrics()
+    metrics.seed(project.load())
+    found = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(metrics.render().decode())
+        for sample in family.samples
+    }
+    assert found[("activate_last_success_timestamp_seconds", (("sync", "people_hook"),))] == START.timestamp()
+    assert ("activate_runs_total", (("status", "succeeded"), ("sync", "people_hook"))) not in found

@@ -158,6 +158,7 @@ def schedule(
     stop = threading.Event()
     metrics = Metrics()
     try:
+        metrics.seed(project)
         scheduler = Scheduler(project, max_workers=max_workers, on_run=metrics.observe)
     except Exception as exc:
         raise _fail(exc) from None
