@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,20 @@ import time
 from pathlib import Path
 
 from activate.testing.project import ScratchProject
+
+# `activate plan bench --json` in a fresh interpreter, then its own peak RSS: VmHWM, not ru_maxrss, which Linux
+# carries across fork+exec (a child would report the parent's peak, here the process that built the table).
+CHILD = """
+import sys
+from activate.cli.app import app
+try:
+    app(["plan", "bench", "--json"])
+except SystemExit:
+    pass
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        print(int(line.split()[1]) / 1024)
+"""
 
 
 def seed_state(project: ScratchProject, sync: str) -> float:
@@ -77,14 +90,13 @@ def main() -> None:
 
         env = {**os.environ, "ACTIVATE_PROJECT_DIR": str(project.root)}
         started = time.perf_counter()
-        out = subprocess.run(
-            [sys.executable, "-m", "activate", "plan", "bench", "--json"], env=env, capture_output=True, text=True
-        )
+        out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True)
         elapsed = time.perf_counter() - started
         if out.returncode != 0:
             sys.exit(f"plan failed: {out.stderr}")
-        plan = json.loads(out.stdout.splitlines()[0])
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        lines = [line for line in out.stdout.splitlines() if line.strip()]
+        plan = next(json.loads(line) for line in lines if line.startswith("{"))
+        peak_mb = float(lines[-1])
         print(
             f"plan of {plan['rows_read']:,} rows: {plan['changed']:,} changed, {plan['unchanged']:,} unchanged, "
             f"{plan['added']} added, {plan['removed']} removed"
