@@ -79,6 +79,7 @@ class ScheduledRun:
 @dataclass
 class _Slot:
     schedule: str
+    timezone: str
     due: datetime
 
 
@@ -129,10 +130,10 @@ class Scheduler:
             if not schedule:
                 continue
             kept = self._slots.get(name)
-            if kept is not None and kept.schedule == schedule:
+            if kept is not None and (kept.schedule, kept.timezone) == (schedule, timezone):
                 slots[name] = kept
                 continue
-            slots[name] = _Slot(schedule, next_fire(schedule, self._last_run_start(name), timezone))
+            slots[name] = _Slot(schedule, timezone, next_fire(schedule, self._last_run_start(name), timezone))
         self._slots = slots
 
     def _last_run_start(self, name: str) -> datetime:
