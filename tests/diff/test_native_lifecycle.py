@@ -13,12 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import fakesnow
 import pytest
 
 from activate.testing.hubspot.conformance import HubSpotConformanceTarget
 from activate.testing.project import ScratchProject
 
 pytestmark = pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning")
+
+# Taken at collection: calling `fakesnow.server()` imports the `fakesnow.server` submodule, which then replaces the
+# function of the same name on the package, so a second test module would find a module there.
+SERVE = fakesnow.server
 
 ROWS = 120
 SNOWFLAKE_MAPPING = {"activate_id": "ID", "email": "EMAIL", "firstname": "FIRST_NAME"}
@@ -34,9 +39,7 @@ def target(tmp_path: Path) -> Iterator[HubSpotConformanceTarget]:
 
 @pytest.fixture(scope="module")
 def fakesnow_server() -> Iterator[dict[str, Any]]:
-    import fakesnow
-
-    with fakesnow.server() as kwargs:
+    with SERVE() as kwargs:
         yield kwargs
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import fakesnow
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -21,15 +22,18 @@ from activate.sources.snowflake import SnowflakeReader, connect_arguments, load_
 
 pytestmark = pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning")
 
+# Taken at collection: calling `fakesnow.server()` imports the `fakesnow.server` submodule, which then replaces the
+# function of the same name on the package, so a second test module would find a module there.
+SERVE = fakesnow.server
+
 PASSPHRASE = "correct horse battery staple"
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[dict[str, Any]]:
-    import fakesnow
     import snowflake.connector
 
-    with fakesnow.server() as kwargs:
+    with SERVE() as kwargs:
         con = snowflake.connector.connect(**kwargs)
         cursor = con.cursor()
         for statement in (
