@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import sqlalchemy as sa
 
 from activate.diff.canonical import JsonKind
+from activate.diff.classify import classify_sql, counts_sql, dupes_sql, totals_sql
 from activate.diff.dialects import DuckDBSession, PostgresSession, SnowflakeSession, WarehouseSession
 from activate.diff.workspace import DiffCounts, InvalidRow, PlannedRow
 from activate.errors import UsageError
@@ -148,71 +149,25 @@ class NativeDiff:
 
     def diff(self, config_hash: str, *, full_resync: bool = False, retry_rejected: bool = False) -> DiffCounts:
         """Classify every row in the warehouse; only added, changed and removed rows are kept in `activate_ops`."""
-        cfg = self.session.literal(config_hash)
-        full = "TRUE" if full_resync else "FALSE"
-        retry = "TRUE" if retry_rejected else "FALSE"
         state = self._sync_rows("activate_state", "row_key, row_hash, config_hash, destination_id")
         rejections = self._sync_rows("activate_rejections", "row_key, row_hash, config_hash")
         intents = self._sync_rows("activate_intents", "row_key, row_hash")
         run = self.session.execute
-        run(
-            "CREATE TEMPORARY TABLE activate_dupes AS SELECT row_key, count(*) AS n FROM activate_snapshot "
-            "WHERE row_key IS NOT NULL GROUP BY row_key HAVING count(*) > 1"
+        run(f"CREATE TEMPORARY TABLE activate_dupes AS {dupes_sql('activate_snapshot')}")
+        classified = classify_sql(
+            snapshot="activate_snapshot",
+            dupes="activate_dupes",
+            state=state,
+            rejections=rejections,
+            intents=intents,
+            config_hash=self.session.literal(config_hash),
+            full_resync=full_resync,
+            retry_rejected=retry_rejected,
         )
-        # Rows with a key but unusable data (a duplicate key, NaN, bytes) are neither sent nor treated as removed.
-        run(
-            f"""
-            CREATE TEMPORARY TABLE activate_ops AS
-            SELECT * FROM (
-                SELECT
-                    coalesce(s.row_key, st.row_key) AS row_key,
-                    CASE
-                        WHEN s.row_key IS NULL THEN 'removed'
-                        WHEN st.row_key IS NULL THEN 'added'
-                        WHEN {full} OR st.row_hash <> s.row_hash OR st.config_hash <> {cfg} THEN 'changed'
-                        ELSE 'unchanged'
-                    END AS kind,
-                    coalesce(s.bad, FALSE) AS bad,
-                    s.row_number,
-                    s.row_hash,
-                    st.destination_id,
-                    (st.row_key IS NOT NULL AND st.config_hash <> {cfg}) AS config_changed,
-                    (NOT {retry} AND rj.row_key IS NOT NULL AND rj.row_hash = s.row_hash
-                        AND rj.config_hash = {cfg}) AS held_back,
-                    (it.row_key IS NOT NULL) AS has_intent,
-                    it.row_hash AS intent_hash
-                FROM (
-                    SELECT v.row_number, v.row_key, v.row_hash,
-                           (v.invalid_reason IS NOT NULL OR d.row_key IS NOT NULL) AS bad
-                    FROM activate_snapshot v LEFT JOIN activate_dupes d ON d.row_key = v.row_key
-                    WHERE v.row_key IS NOT NULL
-                ) s
-                FULL OUTER JOIN {state} st ON s.row_key = st.row_key
-                LEFT JOIN {rejections} rj ON rj.row_key = s.row_key
-                LEFT JOIN {intents} it ON it.row_key = coalesce(s.row_key, st.row_key)
-            ) classified WHERE kind <> 'unchanged' AND NOT bad
-            """
-        )
-        ops = self.session.fetchone(
-            """
-            SELECT
-                sum(CASE WHEN kind = 'added' AND NOT held_back THEN 1 ELSE 0 END),
-                sum(CASE WHEN kind = 'changed' AND NOT held_back THEN 1 ELSE 0 END),
-                sum(CASE WHEN kind = 'removed' THEN 1 ELSE 0 END),
-                sum(CASE WHEN held_back THEN 1 ELSE 0 END),
-                sum(CASE WHEN config_changed THEN 1 ELSE 0 END)
-            FROM activate_ops
-            """
-        )
+        run(f"CREATE TEMPORARY TABLE activate_ops AS {classified}")
+        ops = self.session.fetchone(counts_sql("activate_ops"))
         added, changed, removed, held_back, config_changed = (int(c or 0) for c in ops)
-        totals = self.session.fetchone(
-            """
-            SELECT count(*),
-                   sum(CASE WHEN s.invalid_reason IS NULL AND s.row_key IS NOT NULL AND d.row_key IS NULL
-                            THEN 1 ELSE 0 END)
-            FROM activate_snapshot s LEFT JOIN activate_dupes d ON d.row_key = s.row_key
-            """
-        )
+        totals = self.session.fetchone(totals_sql("activate_snapshot", "activate_dupes"))
         rows_read, valid = int(totals[0] or 0), int(totals[1] or 0)
         state_rows = int(self.session.fetchone(f"SELECT count(*) FROM {state} st")[0] or 0)
         return DiffCounts(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from activate.diff.canonical import JsonKind, literal, payload_sql, snapshot_select, staged_name
+from activate.diff.classify import classify_sql, counts_sql, dupes_sql, totals_sql
 
 if TYPE_CHECKING:
     import duckdb
@@ -212,65 +213,25 @@ class DiffWorkspace:
 
     def diff(self, config_hash: str, *, full_resync: bool = False, retry_rejected: bool = False) -> DiffCounts:
         """Classify every row in one set-based pass; keeps only added, changed and removed rows in `ops`."""
-        cfg = literal(config_hash)
-        full = "TRUE" if full_resync else "FALSE"
-        retry = "TRUE" if retry_rejected else "FALSE"
         con = self.con
-        con.execute(
-            "CREATE TABLE dupes AS SELECT row_key, count(*) AS n FROM snapshot "
-            "WHERE row_key IS NOT NULL GROUP BY row_key HAVING count(*) > 1"
+        con.execute(f"CREATE TABLE dupes AS {dupes_sql('snapshot')}")
+        classified = classify_sql(
+            snapshot="snapshot",
+            dupes="dupes",
+            state="state",
+            rejections="rejections",
+            intents="intents",
+            config_hash=literal(config_hash),
+            full_resync=full_resync,
+            retry_rejected=retry_rejected,
         )
-        # Rows with a key but unusable data (a duplicate key, NaN, bytes) are neither sent nor treated as removed.
-        con.execute(
-            f"""
-            CREATE TABLE ops AS
-            SELECT * FROM (
-                SELECT
-                    coalesce(s.row_key, st.row_key) AS row_key,
-                    CASE
-                        WHEN s.row_key IS NULL THEN 'removed'
-                        WHEN st.row_key IS NULL THEN 'added'
-                        WHEN {full} OR st.row_hash <> s.row_hash OR st.config_hash <> {cfg} THEN 'changed'
-                        ELSE 'unchanged'
-                    END AS kind,
-                    coalesce(s.bad, FALSE) AS bad,
-                    s.row_number,
-                    s.row_hash,
-                    st.destination_id,
-                    (st.row_key IS NOT NULL AND st.config_hash <> {cfg}) AS config_changed,
-                    (NOT {retry} AND rj.row_key IS NOT NULL AND rj.row_hash = s.row_hash
-                        AND rj.config_hash = {cfg}) AS held_back,
-                    (it.row_key IS NOT NULL) AS has_intent,
-                    it.row_hash AS intent_hash
-                FROM (
-                    SELECT row_number, row_key, row_hash,
-                           (invalid_reason IS NOT NULL OR row_key IN (SELECT row_key FROM dupes)) AS bad
-                    FROM snapshot WHERE row_key IS NOT NULL
-                ) s
-                FULL OUTER JOIN state st ON s.row_key = st.row_key
-                LEFT JOIN rejections rj ON rj.row_key = s.row_key
-                LEFT JOIN intents it ON it.row_key = coalesce(s.row_key, st.row_key)
-            ) WHERE kind <> 'unchanged' AND NOT bad
-            """
-        )
-        counts = con.execute(
-            """
-            SELECT
-                count(*) FILTER (WHERE kind = 'added' AND NOT held_back),
-                count(*) FILTER (WHERE kind = 'changed' AND NOT held_back),
-                count(*) FILTER (WHERE kind = 'removed'),
-                count(*) FILTER (WHERE held_back),
-                count(*) FILTER (WHERE config_changed)
-            FROM ops
-            """
-        ).fetchone()
+        con.execute(f"CREATE TABLE ops AS {classified}")
+        counts = con.execute(counts_sql("ops")).fetchone()
         assert counts is not None
-        added, changed, removed, held_back, config_changed = (int(c) for c in counts)
-        rows_read = self._scalar("SELECT count(*) FROM snapshot")
-        valid = self._scalar(
-            "SELECT count(*) FROM snapshot WHERE invalid_reason IS NULL AND row_key IS NOT NULL "
-            "AND row_key NOT IN (SELECT row_key FROM dupes)"
-        )
+        added, changed, removed, held_back, config_changed = (int(c or 0) for c in counts)
+        totals = con.execute(totals_sql("snapshot", "dupes")).fetchone()
+        assert totals is not None
+        rows_read, valid = int(totals[0] or 0), int(totals[1] or 0)
         state_rows = self._scalar("SELECT count(*) FROM state")
         self._detach_state()
         unchanged = valid - added - changed - held_back
