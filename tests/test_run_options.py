@@ -131,3 +131,17 @@ def test_validate_check_connections_names_a_missing_hubspot_property(tmp_path: P
         )
     assert result.exit_code == 1, result.output
     assert "favourite_colour" in result.output
+
+
+def test_reset_forgets_state_so_the_next_run_resends_every_row_once(
+    tmp_path: Path, target: WebhookConformanceTarget
+) -> None:
+    project = _project(tmp_path, target, "upsert")
+    project.run("people_hook")
+    result = CliRunner().invoke(app, ["reset", "people_hook", "--yes", "--project-dir", str(project.root)])
+    assert result.exit_code == 0, result.output
+    assert "Forgot 20 rows" in result.output
+    assert project.plan("people_hook").counts.added == 20
+    again = project.run("people_hook")
+    assert again.rows_succeeded == 20
+    assert not [k for k in target.records() if "#" in k], "re-sent rows are upserts, never duplicates"

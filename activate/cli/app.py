@@ -128,16 +128,9 @@ def plan(
     console = _console(json_output)
 
     def body() -> None:
-        from activate.plan.builder import PlanOptions, build_plan
-        from activate.state.store import StateReader
+        from activate import plan_sync
 
-        project = _project(project_dir)
-        reader = StateReader(project.spec.state.url, project_root=project.root)
-        try:
-            result = build_plan(project, sync, reader, PlanOptions(full_resync, retry_rejected))
-        finally:
-            reader.dispose()
-        console.plan(result)
+        console.plan(plan_sync(sync, project_dir, full_resync=full_resync, retry_rejected=retry_rejected))
 
     _guard(console, body)
 
@@ -245,14 +238,17 @@ def reset(
     console = _console(False)
 
     def body() -> None:
-        from activate.state.store import StateStore
+        from activate.diff.native import open_state_store
 
         project = _project(project_dir)
-        project.sync(sync)
+        loaded = project.sync(sync)
         if not yes and not typer.confirm(f"Forget every synced row of '{sync}'?"):
             raise typer.Exit(1)
-        store = StateStore(project.spec.state.url, project_root=project.root)
-        count = store.reset(sync)
+        store = open_state_store(project, loaded)  # per-row state may live in the warehouse (state: warehouse)
+        try:
+            count = store.reset(sync)
+        finally:
+            store.dispose()
         console.message(f"Forgot {count} rows of '{sync}'; the next run re-sends every row.")
 
     _guard(console, body)
