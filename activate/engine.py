@@ -313,6 +313,13 @@ class _Run:
         if self.stop.is_set():
             self._finish("aborted", "stopped before every row was sent (shutdown); unsent rows stay pending")
             return
+        if self._lock_lost.is_set():
+            self._finish(
+                "failed",
+                "the sync's lock lease expired and another run took it over; this run stopped writing "
+                "(unsent rows stay pending). Check for a stalled state store or a paused process.",
+            )
+            return
         attempted = s.rows_succeeded + s.rows_failed + s.rows_rejected
         limit = self.spec.guardrails.max_error_rate
         if limit is not None and attempted:
