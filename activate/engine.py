@@ -33,6 +33,7 @@ from activate.destinations.registry import destination_plugin
 from activate.diff.native import open_state_store
 from activate.errors import ActivateError, ConfigError, GuardrailError, LockHeldError, UsageError
 from activate.http.errors import QuotaExhausted, TerminalError
+from activate.logs import log_event, remember_secrets
 from activate.plan.builder import PlanBuilder, PlanOptions
 from activate.plan.mapping import RenderError, parse_payload
 from activate.plan.plan import MODE_OPERATIONS, Plan
@@ -187,6 +188,7 @@ class _Run:
         self._quota_message: str | None = None
         self._fatal: str | None = None
         self._sent = 0
+        self._batches_recorded = 0
         self._pending: list[RecordedBatch] = []
         self._pending_rows = 0
         self._flushed_at = clock.monotonic()
@@ -198,6 +200,8 @@ class _Run:
         heartbeat = threading.Thread(target=self._heartbeat, name=f"heartbeat-{self.run_id}", daemon=True)
         try:
             self.store.start_run(self.run_id, self.spec.name, self.options.trigger, self.clock.now(), self.config_hash)
+            remember_secrets(self.project.secrets)
+            log_event("run.started", f"run started ({self.options.trigger})", run_id=self.run_id, sync=self.spec.name)
             heartbeat.start()
             try:
                 self._execute()
@@ -265,6 +269,13 @@ class _Run:
             retries=s.retries,
             throttled_seconds=s.throttled_seconds,
             **values,
+        )
+        log_event(
+            "run.finished",
+            f"run {status}" + (f": {error}" if error else ""),
+            run_id=self.run_id,
+            sync=self.spec.name,
+            counts={**values, "api_calls": s.api_calls},
         )
 
     # -- the run ----------------------------------------------------------------------------------------------------
@@ -494,6 +505,15 @@ class _Run:
                 s.rows_rejected += 1
             elif status == RowStatus.SKIPPED:
                 s.rows_skipped += 1
+        self._batches_recorded += 1
+        log_event(
+            "batch.recorded",
+            f"batch {self._batches_recorded} recorded ({len(results)} rows)",
+            run_id=self.run_id,
+            sync=self.spec.name,
+            batch=self._batches_recorded,
+            counts=_status_counts(results),
+        )
 
     def _flush(self) -> None:
         """Record pending batches in one transaction (a DuckDB state file costs ~65 ms per transaction, so batches
@@ -583,3 +603,10 @@ class _Run:
         hashes = {r.row_key: (r.intent_hash or r.row_hash or "") for r in suspects if r.row_key in found}
         self._record(results, hashes)
         return set(found)
+
+
+def _status_counts(results: Sequence[ResultRow]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _key, _op, status, *_ in results:
+        counts[str(status)] = counts.get(str(status), 0) + 1
+    return counts

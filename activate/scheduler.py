@@ -230,6 +230,7 @@ class Scheduler:
         return outcome
 
     def _claim_and_run(self, project: Project, name: str, window: datetime) -> ScheduledRun:
+        from activate.alerts import send_alerts
         from activate.engine import RunOptions, run_sync
         from activate.state.store import lock_holder_name
 
@@ -252,6 +253,7 @@ class Scheduler:
                             project, name, RunOptions(trigger=SCHEDULE_TRIGGER), clock=self.clock, stop=self._stop
                         )
                         duration = self.clock.monotonic() - started
+                        send_alerts(project, summary, clock=self.clock)
                         outcome = ScheduledRun(name, window, summary, None, duration, self.clock.now())
                 except LockHeldError as exc:
                     outcome = ScheduledRun(name, window, skipped=str(exc))

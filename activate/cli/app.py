@@ -146,12 +146,20 @@ def run(
     retry_rejected: Annotated[bool, typer.Option("--retry-rejected", help="Re-send rejected rows.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for a running run of the same sync.")] = False,
     json_output: JsonFlag = False,
+    log_format: Annotated[
+        str | None,
+        typer.Option("--log-format", envvar="ACTIVATE_LOG_FORMAT", help="json: structured logs on stderr."),
+    ] = None,
 ) -> None:
     """Run syncs once. Exit code: 0 succeeded, 1 failed, 2 invalid config, 3 partial."""
+    from activate.logs import configure
+
+    configure(log_format)
     console = _console(json_output)
     _terminate_gracefully()
 
     def body() -> int:
+        from activate.alerts import send_alerts
         from activate.engine import RunOptions, run_sync
         from activate.errors import UsageError
 
@@ -166,6 +174,7 @@ def run(
         for name in names:
             summary = run_sync(project, name, options, observer=console)
             console.summary(summary)
+            send_alerts(project, summary)
             codes.append(summary.exit_code)
         return _combined_exit(codes)
 

@@ -98,12 +98,30 @@ def _load_project_file(
     state = data.get("state")
     if isinstance(state, dict) and isinstance(state.get("url"), str):
         masker.add(*url_password(state["url"]), *resolved.substituted.get("state.url", []))
+    issues.extend(_alert_issues(doc, data.get("alerts"), connections))
     try:
         spec = ProjectSpec.model_validate(data)
     except ValidationError as exc:
         issues.extend(validation_issues(doc, ProjectSpec, data, exc))
         spec = None
     return spec, kinds
+
+
+def _alert_issues(doc: Document, alerts: Any, connections: Any) -> list[ConfigIssue]:
+    """Each alert names a Slack or webhook connection of this project (the rest of its shape is the model's)."""
+    if not isinstance(alerts, list) or not isinstance(connections, dict):
+        return []
+    issues = []
+    for index, alert in enumerate(alerts):
+        name = alert.get("connection") if isinstance(alert, dict) else None
+        if not isinstance(name, str):
+            continue
+        path = ("alerts", index, "connection")
+        if name not in connections:
+            issues.append(doc.issue(path, f"unknown connection '{name}'", f"known: {', '.join(connections) or 'none'}"))
+        elif isinstance(connections[name], dict) and connections[name].get("type") not in ("slack", "webhook"):
+            issues.append(doc.issue(path, f"connection '{name}' is not a slack or webhook connection"))
+    return issues
 
 
 def _connection_model(

@@ -95,12 +95,26 @@ class StateSpec(StrictModel):
     row_results_retention_days: int | None = Field(default=90, gt=0)
 
 
+AlertOutcome = Literal["failed", "partial", "guardrail", "error_rate"]
+DEFAULT_ALERT_ON: tuple[AlertOutcome, ...] = ("failed", "guardrail", "error_rate")
+
+
+class AlertSpec(StrictModel):
+    """One `alerts:` entry: post a message through a Slack or webhook connection after a run whose outcome is in
+    `on`. `channel` is the Slack conversation (ignored by webhooks, which post to `<url>/alerts`)."""
+
+    connection: str
+    channel: str | None = None
+    on: list[AlertOutcome] = Field(default_factory=lambda: list(DEFAULT_ALERT_ON))
+
+
 class ProjectSpec(StrictModel):
     """`activate.yml`."""
 
     state: StateSpec = StateSpec()
     timezone: str = "UTC"
     connections: dict[str, ConnectionSpec] = Field(default_factory=dict)
+    alerts: list[AlertSpec] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,117 @@
+"""Structured logs: stdlib `logging` under the `activate` logger, one JSON object per line when asked for.
+
+The engine logs `run.started`, `batch.recorded` and `run.finished` at INFO with `run_id`, `sync`, `batch` and
+`counts` as record attributes (`log_event`). Nothing leaves a handler installed here unmasked: every project that
+runs registers its `SecretMasker` (`remember_secrets`), and both formatters pass the whole rendered line through
+every registered masker, so a token that slipped into an error message is still `***` in the logs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from activate.config.secrets import SecretMasker
+
+LOGGER = "activate"
+FORMAT_ENV = "ACTIVATE_LOG_FORMAT"
+FIELDS = ("run_id", "sync", "batch", "counts")
+
+log = logging.getLogger(LOGGER)
+
+_maskers: list[SecretMasker] = []
+_maskers_lock = threading.Lock()
+
+
+def remember_secrets(masker: SecretMasker) -> None:
+    """Mask this project's secrets in every log line from now on (a process usually loads one project)."""
+    with _maskers_lock:
+        if not any(m is masker for m in _maskers):
+            _maskers.append(masker)
+
+
+def mask(text: str) -> str:
+    """`text` with the secrets of every project that ran in this process replaced by `***`."""
+    with _maskers_lock:
+        maskers = list(_maskers)
+    for masker in maskers:
+        text = masker.mask(text)
+    return text
+
+
+def log_event(
+    event: str,
+    message: str,
+    *,
+    run_id: str,
+    sync: str,
+    batch: int | None = None,
+    counts: dict[str, int] | None = None,
+    level: int = logging.INFO,
+) -> None:
+    """Log one engine event; cheap when nobody listens (the batch path calls it once per recorded batch)."""
+    if not log.isEnabledFor(level):
+        return
+    extra: dict[str, Any] = {"event": event, "run_id": run_id, "sync": sync}
+    if batch is not None:
+        extra["batch"] = batch
+    if counts is not None:
+        extra["counts"] = counts
+    log.log(level, message, extra=extra)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, event, message and whichever of run_id, sync, batch, counts the
+    record carries; an exception goes in `exc`. The serialized line is masked as a whole."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": getattr(record, "event", record.name),
+            "message": record.getMessage(),
+        }
+        for name in FIELDS:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return mask(json.dumps(entry, default=str))
+
+
+class MaskedTextFormatter(logging.Formatter):
+    """The default human format, masked like the JSON one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask(super().format(record))
+
+
+def configure(log_format: str | None = None, *, stream: IO[str] | None = None) -> logging.Handler:
+    """Install the CLI's handler on the `activate` logger and return it.
+
+    `json` (or env ACTIVATE_LOG_FORMAT=json): INFO and above as JSON lines. Otherwise quiet text: warnings only.
+    Output goes to stderr so `--json` results on stdout stay machine-readable. Calling it again replaces the
+    handler it installed before (tests and the scheduler configure more than once per process).
+    """
+    chosen = (log_format or os.environ.get(FORMAT_ENV) or "text").lower()
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.set_name("activate-cli")
+    if chosen == "json":
+        handler.setFormatter(JsonFormatter())
+        level = logging.INFO
+    else:
+        handler.setFormatter(MaskedTextFormatter("%(levelname)s %(name)s: %(message)s"))
+        level = logging.WARNING
+    for old in [h for h in log.handlers if h.get_name() == "activate-cli"]:
+        log.removeHandler(old)
+    handler.setLevel(level)
+    log.addHandler(handler)
+    log.setLevel(level)
+    return handler
