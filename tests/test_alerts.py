@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from activate.alerts import outcomes, send_alerts
+from activate.clock import FakeClock
 from activate.engine import RunSummary
 from activate.errors import ConfigError
 from activate.http.caller import forget_callers
+from activate.scheduler import Scheduler
 from activate.testing.project import ScratchProject
 from activate.testing.slack import SlackSimulator
 from activate.testing.webhook_sim import WebhookSimulator
@@ -137,3 +140,29 @@ def test_alert_on_values_are_validated(tmp_path: Path, hooks: WebhookSimulator) 
     project = webhook_project(tmp_path, hooks, [{"connection": "hooks", "on": ["exploded"]}])
     with pytest.raises(ConfigError, match=r"alerts\[0\]\.on"):
         project.load()
+
+
+def test_scheduler_alerts_after_a_scheduled_run_that_trips_a_guardrail(tmp_path: Path, hooks: WebhookSimulator) -> None:
+    clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
+    project = ScratchProject(tmp_path / "project")
+    project.people(5)
+    project.add_connection("hooks", {"type": "webhook", "url": hooks.url})
+    project.add_sync("people_hook", HOOK, schedule="*/5 * * * *")
+    with_alerts(project, [{"connection": "hooks"}])
+    scheduler = Scheduler(project.load(), clock)
+    try:
+        clock.advance(300)
+        assert scheduler.tick() == ["people_hook"]
+        assert scheduler.wait_idle(timeout=30)
+        assert hooks.rows("alerts") == {}, "a succeeded run sends nothing"
+        project.execute("delete from people")
+        clock.advance(300)
+        assert scheduler.tick() == ["people_hook"]
+        assert scheduler.wait_idle(timeout=30)
+    finally:
+        scheduler.shutdown()
+    tripped = scheduler.history[-1].summary
+    assert tripped is not None
+    assert tripped.status == "failed"
+    [record] = hooks.rows("alerts")[f"alert:{tripped.run_id}"]
+    assert (record["status"], record["run_id"]) == ("failed", tripped.run_id)
