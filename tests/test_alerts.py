@@ -136,6 +136,14 @@ def test_unknown_or_wrong_alert_connection_is_a_positioned_config_issue(
     assert "connection 'warehouse' is not a slack or webhook connection" in text
 
 
+def test_a_slack_alert_needs_a_channel(tmp_path: Path, hooks: WebhookSimulator, slack: SlackSimulator) -> None:
+    project = webhook_project(tmp_path, hooks, [])
+    project.add_connection("slack", {"type": "slack", "token": slack.token, "base_url": slack.base_url})
+    with_alerts(project, [{"connection": "slack"}])
+    with pytest.raises(ConfigError, match=r"alerts\[0\]\.connection.*needs channel:"):
+        project.load()
+
+
 def test_alert_on_values_are_validated(tmp_path: Path, hooks: WebhookSimulator) -> None:
     project = webhook_project(tmp_path, hooks, [{"connection": "hooks", "on": ["exploded"]}])
     with pytest.raises(ConfigError, match=r"alerts\[0\]\.on"):

@@ -117,10 +117,13 @@ def _alert_issues(doc: Document, alerts: Any, connections: Any) -> list[ConfigIs
         if not isinstance(name, str):
             continue
         path = ("alerts", index, "connection")
+        kind = connections[name].get("type") if isinstance(connections.get(name), dict) else None
         if name not in connections:
             issues.append(doc.issue(path, f"unknown connection '{name}'", f"known: {', '.join(connections) or 'none'}"))
-        elif isinstance(connections[name], dict) and connections[name].get("type") not in ("slack", "webhook"):
+        elif kind not in ("slack", "webhook", None):
             issues.append(doc.issue(path, f"connection '{name}' is not a slack or webhook connection"))
+        elif kind == "slack" and not alert.get("channel"):
+            issues.append(doc.issue(path, f"an alert through slack connection '{name}' needs channel:", "'#alerts'"))
     return issues
 
 
