@@ -93,6 +93,19 @@ class MaskedTextFormatter(logging.Formatter):
         return mask(super().format(record))
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record is emitted: test runners swap it per invocation, and a
+    handler bound to a swapped-out (closed) stream would fail every later log call."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:
+        return None
+
+
 def configure(log_format: str | None = None, *, stream: IO[str] | None = None) -> logging.Handler:
     """Install the CLI's handler on the `activate` logger and return it.
 
@@ -101,7 +114,7 @@ def configure(log_format: str | None = None, *, stream: IO[str] | None = None) -
     handler it installed before (tests and the scheduler configure more than once per process).
     """
     chosen = (log_format or os.environ.get(FORMAT_ENV) or "text").lower()
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.set_name("activate-cli")
     if chosen == "json":
         handler.setFormatter(JsonFormatter())
