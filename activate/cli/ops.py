@@ -153,7 +153,14 @@ def schedule(
     from activate.metrics import Metrics, MetricsServer
     from activate.scheduler import Scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import os
+
+    from activate.logs import FORMAT_ENV, configure
+
+    if (os.environ.get(FORMAT_ENV) or "").lower() == "json":
+        configure("json")  # one JSON object per line, secrets masked, as `run --log-format json`
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     project = _load(project_dir)
     stop = threading.Event()
     metrics = Metrics()
