@@ -147,15 +147,13 @@ def schedule(
 ) -> None:
     """Run every sync on its cron until SIGTERM/Ctrl-C; runs in flight then end after their batches in flight."""
     import logging
+    import os
     import signal
     import threading
 
+    from activate.logs import FORMAT_ENV, configure
     from activate.metrics import Metrics, MetricsServer
     from activate.scheduler import Scheduler
-
-    import os
-
-    from activate.logs import FORMAT_ENV, configure
 
     if (os.environ.get(FORMAT_ENV) or "").lower() == "json":
         configure("json")  # one JSON object per line, secrets masked, as `run --log-format json`
