@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from activate import tracing
 from activate.clock import SYSTEM_CLOCK, Clock
 from activate.destinations.base import (
     Destination,
@@ -204,7 +205,19 @@ class _Run:
             log_event("run.started", f"run started ({self.options.trigger})", run_id=self.run_id, sync=self.spec.name)
             heartbeat.start()
             try:
-                self._execute()
+                with tracing.span(
+                    "activate.run", sync=self.spec.name, run_id=self.run_id, trigger=self.options.trigger
+                ) as run_span:
+                    self._execute()
+                    s = self.summary
+                    tracing.set_attributes(
+                        run_span,
+                        status=s.status,
+                        rows_succeeded=s.rows_succeeded,
+                        rows_failed=s.rows_failed,
+                        rows_rejected=s.rows_rejected,
+                        api_calls=self.stats.api_calls,
+                    )
             except (ConfigError, UsageError) as exc:
                 self._finish("failed", str(exc))
                 raise
@@ -407,6 +420,7 @@ class _Run:
     ) -> None:
         size = max(1, destination.batch_size(op, total))
         concurrency = max(1, destination.capabilities.max_concurrency)
+        run_context = tracing.current_context()
         in_flight: dict[Future[list[RowResult]], tuple[WriteBatch, dict[str, str]]] = {}
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"write-{self.spec.name}") as pool:
             for batch, hashes in self._batches(destination, workspace, kind, op, size):
@@ -417,9 +431,23 @@ class _Run:
                 if self._should_stop():
                     break
                 self._guard_with_intents(destination, batch, hashes)
-                in_flight[pool.submit(destination.write, batch)] = (batch, hashes)
+                in_flight[pool.submit(self._traced_write, destination, batch, run_context)] = (batch, hashes)
             while in_flight:
                 self._collect(in_flight, grand, FIRST_COMPLETED)
+
+    def _traced_write(self, destination: Destination, batch: WriteBatch, run_context: Any) -> list[RowResult]:
+        """`destination.write` inside an `activate.batch` span parented to the run's (worker threads start bare)."""
+        with tracing.span(
+            "activate.batch",
+            parent=run_context,
+            sync=self.spec.name,
+            run_id=self.run_id,
+            operation=batch.operation.value,
+            rows=len(batch),
+        ) as batch_span:
+            results = destination.write(batch)
+            tracing.set_attributes(batch_span, succeeded=sum(1 for r in results if r.status is RowStatus.SUCCEEDED))
+            return results
 
     def _collect(
         self,
