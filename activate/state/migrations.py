@@ -29,8 +29,17 @@ def current_version(conn: sa.Connection) -> int:
     return int(conn.execute(sa.select(sa.func.max(schema.schema_version.c.version))).scalar() or 0)
 
 
+_MIGRATION_LOCK = 7_274_110  # an arbitrary, fixed advisory-lock key for "activate is migrating"
+
+
 def migrate(conn: sa.Connection) -> int:
-    """Apply every pending step in order; returns the number applied. Idempotent."""
+    """Apply every pending step in order; returns the number applied. Idempotent.
+
+    On PostgreSQL the steps run under a transaction-scoped advisory lock: two processes starting together on a
+    fresh database (two scheduler replicas) would otherwise race to create the same tables.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
     version = current_version(conn)
     if version > LATEST:
         from activate.errors import ActivateError
