@@ -36,7 +36,7 @@ from activate.errors import ActivateError, ConfigError, GuardrailError, LockHeld
 from activate.http.errors import QuotaExhausted, TerminalError
 from activate.logs import log_event, remember_secrets
 from activate.plan.builder import PlanBuilder, PlanOptions
-from activate.plan.mapping import RenderError, parse_payload
+from activate.plan.mapping import RenderError, RowMapping, parse_payload
 from activate.plan.plan import MODE_OPERATIONS, Plan
 from activate.state.store import RecordedBatch, ResultRow, StateStore, lock_holder_name
 
@@ -184,6 +184,7 @@ class _Run:
         self.summary = RunSummary(self.run_id, self.spec.name)
         self.stats = RunStats()
         self.config_hash = sync.config_hash
+        self.mapping = RowMapping(sync.spec.destination)
         self._heartbeat_stop = threading.Event()
         self._lock_lost = threading.Event()
         self._quota_message: str | None = None
@@ -567,7 +568,7 @@ class _Run:
                 fields = None
                 if op is not Operation.DELETE:
                     try:
-                        fields = self.sync_mapping.render(parse_payload(planned.payload or "{}"))
+                        fields = self.mapping.render(parse_payload(planned.payload or "{}"))
                     except RenderError as exc:
                         failure: ResultRow = (planned.row_key, op.value, "rejected", None, "RENDER_ERROR", str(exc), 0)
                         self._record([failure], {planned.row_key: planned.row_hash or ""})
@@ -587,14 +588,6 @@ class _Run:
                     rows, hashes = [], {}
         if rows:
             yield WriteBatch(op, rows), hashes
-
-    @property
-    def sync_mapping(self) -> Any:
-        if not hasattr(self, "_mapping"):
-            from activate.plan.mapping import RowMapping
-
-            self._mapping = RowMapping(self.spec.destination)
-        return self._mapping
 
     def _needs_intent(self, destination: Destination, row: RowOp) -> bool:
         caps = destination.capabilities
@@ -616,7 +609,7 @@ class _Run:
         probes = []
         for r in suspects:
             try:
-                fields = self.sync_mapping.render(parse_payload(r.payload or "{}"))
+                fields = self.mapping.render(parse_payload(r.payload or "{}"))
             except RenderError:
                 continue
             probes.append(RowOp(r.row_key, op, fields, r.destination_id, fields.get(match) if match else None))

@@ -15,7 +15,6 @@ from activate.errors import UsageError
 
 if TYPE_CHECKING:
     from activate.cli.console import RichConsole
-    from activate.engine import RunSummary
     from activate.testing.simulators import LocalSimulators
 
 MARKER = ".activate-demo"
@@ -102,7 +101,3 @@ def _show_destinations(sims: LocalSimulators, console: RichConsole) -> None:
     out.print(f"Webhook endpoint holds {len(webhook_rows)} customers (customer 25 deleted by the mirror)")
     out.print("Slack #alerts, as a user sees it:")
     out.print(sims.slack.render_channel("alerts"), markup=False, highlight=False)
-
-
-def summaries_ok(summaries: list[RunSummary]) -> bool:
-    return all(s.status == "succeeded" for s in summaries)

@@ -261,20 +261,6 @@ class StateStore(StateReader):
             .values(status="aborted", finished_at=now, error="the process running it stopped (its lock lease expired)")
         )
 
-    def mark_orphaned_runs(self, sync_name: str, now: datetime) -> int:
-        """Runs still `running` while nobody holds the sync's lock were killed: mark them `aborted`."""
-        with self.transaction() as conn:
-            lock = conn.execute(sa.select(schema.locks).where(schema.locks.c.sync_name == sync_name)).first()
-            holder = lock.run_id if lock is not None and _aware(lock.expires_at) > now else ""
-            r = schema.runs
-            return int(
-                conn.execute(
-                    sa.update(r)
-                    .where(r.c.sync_name == sync_name, r.c.status == "running", r.c.run_id != holder)
-                    .values(status="aborted", finished_at=now, error="the process running it stopped")
-                ).rowcount
-            )
-
     def heartbeat(self, sync_name: str, run_id: str, now: datetime, lease: timedelta) -> bool:
         """Extend the lease; False when the lock was lost (taken over after an expiry)."""
         t = schema.locks
