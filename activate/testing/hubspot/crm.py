@@ -48,6 +48,8 @@ class CrmApi:
         self.rejected_values: dict[str, set[str]] = {}
         self.refuse_whole_batches = False
         self.write_calls = 0
+        # Called under `lock` for each archived record (the association store drops its links).
+        self.on_archive: Callable[[ObjectType, str], None] | None = None
 
     def store(self, object_type: ObjectType) -> RecordStore:
         with self.lock:
@@ -157,7 +159,8 @@ class CrmApi:
             store = self.store(object_type)
             for item in inputs:
                 # HubSpot answers 204 for ids that are already gone: archiving is idempotent.
-                store.archive(str(item.get("id")))
+                if store.archive(str(item.get("id"))) and self.on_archive is not None:
+                    self.on_archive(object_type, str(item.get("id")))
         return Response(204)
 
     # -- reads ----------------------------------------------------------------------------------------------------

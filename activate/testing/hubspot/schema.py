@@ -148,12 +148,17 @@ class Schema:
     def resolve(self, name_or_id: str) -> ObjectType | None:
         wanted = name_or_id.lower()
         for object_type in self._types.values():
-            if wanted in (object_type.type_id, object_type.name, object_type.name.rstrip("s")):
+            if wanted in (object_type.type_id, object_type.name, singular(object_type.name)):
                 return object_type
         return None
 
     def all(self) -> list[ObjectType]:
         return list(self._types.values())
+
+
+def singular(name: str) -> str:
+    """`companies` -> `company`, `contacts` -> `contact` (HubSpot paths accept either form)."""
+    return name[:-3] + "y" if name.endswith("ies") else name.rstrip("s")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """A local HubSpot portal over real HTTP: the CRM v3 API, OAuth token refresh, rate limits and fault injection.
 
-Every CRM request passes, in order: a forced 429 storm (`storm`), authentication (401 `INVALID_AUTHENTICATION` /
-`EXPIRED_AUTHENTICATION`), the rate limits (429 with `policyName`), then the endpoint. `/oauth/v1/*` is neither
-authenticated nor rate limited. The generic faults of `SimulatorServer` (latency, 5xx share, dropped connections)
-apply before all of that.
+Every CRM request (v3 objects, v4 association batches in `associations.py`) passes, in order: a forced 429 storm
+(`storm`), authentication (401 `INVALID_AUTHENTICATION` / `EXPIRED_AUTHENTICATION`), the rate limits (429 with
+`policyName`), then the endpoint. `/oauth/v1/*` is neither authenticated nor rate limited. The generic faults of
+`SimulatorServer` (latency, 5xx share, dropped connections) apply before all of that.
 
 In a test:
 
@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from activate.clock import SYSTEM_CLOCK, Clock
+from activate.testing.hubspot.associations import AssociationApi
 from activate.testing.hubspot.auth import OAuthClient, TokenRegistry
 from activate.testing.hubspot.crm import CrmApi
 from activate.testing.hubspot.limits import RateLimiter
@@ -64,6 +65,8 @@ class HubSpotSimulator:
         self.oauth = oauth
         self.schema = Schema()
         self.crm = CrmApi(self.schema, clock)
+        self.associations = AssociationApi(self.crm)
+        self.crm.on_archive = self.associations.drop_record
         self.limits = RateLimiter(clock, per_window=per_window or window_default, daily=daily or daily_default)
         self.tokens = TokenRegistry(clock, token_lifetime=token_lifetime)
         self.tokens.add_private_app_token(token)
@@ -76,7 +79,7 @@ class HubSpotSimulator:
         router = Router()
         router.add("POST", r"/oauth/v1/token", self._recorded(self._grant))
         router.add("GET", r"/oauth/v1/access-tokens/(?P<token>[^/]+)", self._recorded(self._token_info))
-        for method, pattern, handler in self.crm.routes():
+        for method, pattern, handler in [*self.crm.routes(), *self.associations.routes()]:
             guarded = self._guarded(handler, search=pattern.endswith("/search"))
             router.add(method, pattern, self._recorded(guarded))
         self.server = SimulatorServer(router, port=port)
@@ -155,6 +158,15 @@ class HubSpotSimulator:
     @property
     def write_calls(self) -> int:
         return self.crm.write_calls
+
+    @property
+    def association_calls(self) -> int:
+        """v4 association batch requests that reached an endpoint (create, default, archive, read)."""
+        return self.associations.calls
+
+    def linked(self, from_type: str, from_id: str, to_type: str) -> dict[str, set[int]]:
+        """Ids of `to_type` records associated with one record -> the association type ids of each link."""
+        return self.associations.linked(from_type, from_id, to_type)
 
     # -- the guard in front of every CRM endpoint -----------------------------------------------------------------
 
