@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from activate.clock import SYSTEM_CLOCK, Clock
 from activate.config.models import AlertSpec, DestinationSpec
-from activate.destinations.base import Operation, RowOp, RowStatus, RunStats, WriteBatch, WriteContext
+from activate.destinations.base import RowOp, WriteBatch, WriteContext
 from activate.destinations.registry import destination_plugin
+from activate.http.stats import RunStats
+from activate.rows import Operation, RowStatus
 
 if TYPE_CHECKING:
     from activate.config import Project

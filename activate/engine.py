@@ -14,31 +14,24 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from activate import tracing
 from activate.clock import SYSTEM_CLOCK, Clock
-from activate.destinations.base import (
-    Destination,
-    Operation,
-    RowOp,
-    RowResult,
-    RowStatus,
-    RunStats,
-    WriteBatch,
-    WriteContext,
-)
+from activate.destinations.base import Destination, RowOp, WriteBatch, WriteContext
 from activate.destinations.registry import destination_plugin
 from activate.diff.native import open_state_store
 from activate.errors import ActivateError, ConfigError, GuardrailError, LockHeldError, UsageError
 from activate.http.errors import QuotaExhausted, TerminalError
+from activate.http.stats import RunStats
 from activate.logs import log_event, remember_secrets
 from activate.plan.builder import PlanBuilder, PlanOptions
 from activate.plan.mapping import RenderError, RowMapping, parse_payload
 from activate.plan.plan import MODE_OPERATIONS, Plan
-from activate.state.store import RecordedBatch, ResultRow, StateStore, lock_holder_name
+from activate.rows import Operation, RowResult, RowStatus
+from activate.state.store import RecordedBatch, StateStore, lock_holder_name
 
 if TYPE_CHECKING:
     from activate.config import LoadedSync, Project
@@ -399,7 +392,7 @@ class _Run:
 
     def _record_invalid(self, workspace: PlannedDiff, op: Operation) -> None:
         for chunk in workspace.invalid_rows():
-            results = [(r.row_key, op.value, "rejected", None, "INVALID_ROW", r.reason, 0) for r in chunk]
+            results = [RowResult(r.row_key, RowStatus.REJECTED, None, "INVALID_ROW", r.reason, 0, op) for r in chunk]
             self._record(results, {})
 
     def _settle_without_calls(self, workspace: PlannedDiff, ops: dict[str, Operation | None]) -> None:
@@ -408,12 +401,12 @@ class _Run:
         if ops["removed"] is None:
             for chunk in workspace.planned(["removed"]):
                 message = f"removed from the source; mode {mode} leaves the destination record in place"
-                results = [(r.row_key, "delete", "skipped", r.destination_id, None, message, 0) for r in chunk]
+                results = [RowResult.skipped(r.row_key, Operation.DELETE, r.destination_id, message) for r in chunk]
                 self._record(results, {}, forget=[r.row_key for r in chunk])
         if ops["changed"] is None:
             for chunk in workspace.planned(["changed"]):
                 message = "changed in the source; mode insert never updates a record it created"
-                results = [(r.row_key, "insert", "skipped", r.destination_id, None, message, 0) for r in chunk]
+                results = [RowResult.skipped(r.row_key, Operation.INSERT, r.destination_id, message) for r in chunk]
                 self._record(results, {r.row_key: r.row_hash or "" for r in chunk}, advance_skipped=True)
 
     def _write_kind(
@@ -464,7 +457,7 @@ class _Run:
             self.observer.on_progress(self._sent, grand)
 
     def _record_write(self, batch: WriteBatch, hashes: dict[str, str], future: Future[list[RowResult]]) -> None:
-        op = batch.operation.value
+        op = batch.operation
         try:
             results = future.result()
         except QuotaExhausted as exc:
@@ -479,29 +472,25 @@ class _Run:
                 RowResult.failed(r.key, getattr(exc, "code", None) or "WRITE_ERROR", message) for r in batch.rows
             ]
         by_key = {r.key: r for r in results}
-        rows: list[ResultRow] = [
-            (
-                r.key,
-                op,
-                r.status.value,
-                r.destination_id,
-                r.error_code,
-                self.project.secrets.mask(r.error_message) if r.error_message else None,
-                r.attempts,
-            )
-            for r in by_key.values()
-            if r.key in hashes
-        ]
+        rows = [self._audited(r, op) for r in by_key.values() if r.key in hashes]
         if len(by_key) < len(batch.rows) and not (self._quota_message or self._fatal):
             # a destination must answer for every row; a missing answer is a failure, never a silent drop
             for row in batch.rows:
                 if row.key not in by_key:
-                    rows.append((row.key, op, "failed", None, "NO_RESULT", "the destination returned no result", 1))
+                    missing = RowResult.failed(row.key, "NO_RESULT", "the destination returned no result")
+                    rows.append(missing.with_operation(op))
         self._record(rows, hashes)
+
+    def _audited(self, result: RowResult, op: Operation) -> RowResult:
+        """The result as recorded: stamped with its operation, its message masked (a vendor may echo a secret)."""
+        masked = self.project.secrets.mask(result.error_message) if result.error_message else None
+        if masked != result.error_message:
+            result = replace(result, error_message=masked)
+        return result.with_operation(op)
 
     def _record(
         self,
-        results: Sequence[ResultRow],
+        results: Sequence[RowResult],
         hashes: dict[str, str],
         *,
         forget: list[str] | None = None,
@@ -525,7 +514,8 @@ class _Run:
         if self._pending_rows >= FLUSH_ROWS or self.clock.monotonic() - self._flushed_at >= FLUSH_SECONDS:
             self._flush()
         s = self.summary
-        for _key, _op, status, *_ in results:
+        for result in results:
+            status = result.status
             if status == RowStatus.SUCCEEDED:
                 s.rows_succeeded += 1
             elif status == RowStatus.FAILED:
@@ -570,7 +560,7 @@ class _Run:
                     try:
                         fields = self.mapping.render(parse_payload(planned.payload or "{}"))
                     except RenderError as exc:
-                        failure: ResultRow = (planned.row_key, op.value, "rejected", None, "RENDER_ERROR", str(exc), 0)
+                        failure = RowResult(planned.row_key, RowStatus.REJECTED, None, "RENDER_ERROR", str(exc), 0, op)
                         self._record([failure], {planned.row_key: planned.row_hash or ""})
                         continue
                 rows.append(
@@ -616,18 +606,16 @@ class _Run:
         found = destination.reconcile(probes) if probes else {}
         if not found:
             return set()
-        results = [
-            (key, op.value, "succeeded", dest_id, None, "found in the destination: created by an interrupted run", 0)
-            for key, dest_id in found.items()
-        ]
+        message = "found in the destination: created by an interrupted run"
+        results = [RowResult(key, RowStatus.SUCCEEDED, dest_id, None, message, 0, op) for key, dest_id in found.items()]
         # advance to the hash the interrupted run sent: if the row changed since, the next run updates it
         hashes = {r.row_key: (r.intent_hash or r.row_hash or "") for r in suspects if r.row_key in found}
         self._record(results, hashes)
         return set(found)
 
 
-def _status_counts(results: Sequence[ResultRow]) -> dict[str, int]:
+def _status_counts(results: Sequence[RowResult]) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for _key, _op, status, *_ in results:
-        counts[str(status)] = counts.get(str(status), 0) + 1
+    for result in results:
+        counts[result.status.value] = counts.get(result.status.value, 0) + 1
     return counts

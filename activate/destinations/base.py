@@ -17,35 +17,34 @@ Invariants a destination must keep:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from activate.http.stats import RunStats
+from activate.rows import Operation, RowResult, RowStatus
+
+# Operation, RowStatus, RowResult and RunStats live in neutral modules (`activate.rows`, `activate.http.stats`);
+# they stay importable from here for destination plugins written against this module.
+__all__ = [
+    "Capabilities",
+    "Destination",
+    "DestinationPlugin",
+    "Operation",
+    "RowOp",
+    "RowResult",
+    "RowStatus",
+    "RunStats",
+    "WriteBatch",
+    "WriteContext",
+    "results_for",
+]
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from activate.clock import Clock
     from activate.config.models import DestinationSpec
-
-
-class Operation(StrEnum):
-    """What the engine asks the destination to do with a row."""
-
-    INSERT = "insert"
-    UPDATE = "update"
-    UPSERT = "upsert"
-    DELETE = "delete"
-
-
-class RowStatus(StrEnum):
-    """A row's outcome in one run (DESIGN §3.6)."""
-
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"  # transient: retried on the next run
-    REJECTED = "rejected"  # the destination refused this row's data: retried when the data changes
-    SKIPPED = "skipped"  # recorded but not sent (insert mode ignores changed rows)
 
 
 @dataclass(frozen=True)
@@ -62,30 +61,6 @@ class RowOp:
     fields: Mapping[str, Any] | None = None
     destination_id: str | None = None
     match_value: Any = None
-
-
-@dataclass(frozen=True)
-class RowResult:
-    """The destination's verdict on one row."""
-
-    key: str
-    status: RowStatus
-    destination_id: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    attempts: int = 1
-
-    @classmethod
-    def ok(cls, key: str, destination_id: str | None = None, attempts: int = 1) -> RowResult:
-        return cls(key, RowStatus.SUCCEEDED, destination_id, attempts=attempts)
-
-    @classmethod
-    def rejected(cls, key: str, code: str, message: str, attempts: int = 1) -> RowResult:
-        return cls(key, RowStatus.REJECTED, None, code, message, attempts)
-
-    @classmethod
-    def failed(cls, key: str, code: str, message: str, attempts: int = 1) -> RowResult:
-        return cls(key, RowStatus.FAILED, None, code, message, attempts)
 
 
 @dataclass(frozen=True)
@@ -115,22 +90,6 @@ class Capabilities:
     requires_match: bool = False
     idempotent_insert: bool = False
     idempotent_upsert: bool = True
-
-
-@dataclass
-class RunStats:
-    """Counters a run accumulates across every API call (thread-safe)."""
-
-    api_calls: int = 0
-    retries: int = 0
-    throttled_seconds: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, *, api_calls: int = 0, retries: int = 0, throttled_seconds: float = 0.0) -> None:
-        with self._lock:
-            self.api_calls += api_calls
-            self.retries += retries
-            self.throttled_seconds += throttled_seconds
 
 
 @dataclass(frozen=True)

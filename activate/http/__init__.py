@@ -3,7 +3,8 @@
 - `RateLimits` (`limits`): a connection's vendor default limits, overridden by the user's `rate_limit:` block;
 - `ApiCaller` / `caller_for` (`caller`): limiter + retry policy + daily budget, one per connection per process;
 - `classify_response` / `classify_exception` / `parse_retry_after` (`classify`): status and exception tables;
-- the error tree in `errors`, from which every retry decision is made.
+- the error tree in `errors`, from which every retry decision is made;
+- `RunStats` (`stats`): the API-call counters a run accumulates.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from activate.http.errors import (
 from activate.http.limiter import Permit, RateLimiter, WindowLimiter
 from activate.http.limits import RateLimits
 from activate.http.policy import RetryPolicy
+from activate.http.stats import RunStats
 
 __all__ = [
     "ApiCaller",
@@ -35,6 +37,7 @@ __all__ = [
     "RateLimiter",
     "RateLimits",
     "RetryPolicy",
+    "RunStats",
     "TerminalError",
     "TransientError",
     "WindowLimiter",

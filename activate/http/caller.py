@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from activate.clock import SYSTEM_CLOCK, Clock
-from activate.destinations.base import RunStats
 from activate.http.budget import QuotaBudget
 from activate.http.classify import transport_error
 from activate.http.errors import (
@@ -21,6 +20,7 @@ from activate.http.errors import (
 from activate.http.limiter import RateLimiter, WindowLimiter
 from activate.http.limits import RateLimits
 from activate.http.policy import DEFAULT_POLICY, RetryPolicy
+from activate.http.stats import RunStats
 
 T = TypeVar("T")
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from activate.errors import ActivateError
 
 if TYPE_CHECKING:
-    from activate.destinations.base import RowResult
+    from activate.rows import RowResult
 
 
 class WriterError(ActivateError):

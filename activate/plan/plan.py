@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from activate.config.models import GuardrailSpec, SyncMode
-from activate.destinations.base import Operation
 from activate.diff.workspace import DiffCounts
+from activate.rows import Operation
 
 # What each mode does with each kind of diffed row. `None`: no API call (the row is recorded and its state
 # settled: removed rows of a non-mirror sync are forgotten, changed rows of an insert sync are skipped).

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from activate.errors import LockHeldError
+from activate.rows import Operation, RowResult, RowStatus
 from activate.state import schema
 from activate.state.migrations import migrate
 
@@ -340,15 +341,11 @@ class StateStore(StateReader):
             return int(conn.execute(sa.delete(t).where(t.c.recorded_at < older_than)).rowcount)
 
 
-ResultRow = tuple[str, str, str, str | None, str | None, str | None, int]
-"""(row_key, operation, status, destination_id, error_code, error_message, attempts)"""
-
-
 @dataclass
 class RecordedBatch:
     """What one written batch changes in the state store.
 
-    `results` rows are (row_key, operation, status, destination_id, error_code, error_message, attempts);
+    `results` are the audit rows, each stamped with its operation (`RowResult.with_operation`);
     `hashes` gives each row's data hash; `forget` lists keys whose state is dropped without a write (rows removed
     from a non-mirror sync).
     """
@@ -357,7 +354,7 @@ class RecordedBatch:
     run_id: str
     config_hash: str
     now: datetime
-    results: Sequence[ResultRow]
+    results: Sequence[RowResult]
     hashes: dict[str, str]
     forget: Sequence[str] = ()
     advance_skipped: bool = False
@@ -426,12 +423,10 @@ def record_results(conn: sa.Connection, batch: RecordedBatch) -> None:
 
     native = conn.connection.driver_connection
     assert native is not None
-    fields = ("row_key", "operation", "status", "destination_id", "error_code", "error_message", "attempts")
-    columns = list(zip(*batch.results, strict=True))
     table = pa.table(
         {
             name: pa.array(values, pa.int64() if name == "attempts" else pa.string())
-            for name, values in zip(fields, columns, strict=True)
+            for name, values in _result_columns(batch.results).items()
         }
     )
     native.register("activate_in_results", table)
@@ -506,19 +501,8 @@ def _record_results(conn: sa.Connection, batch: RecordedBatch) -> None:
         conn.execute(
             sa.insert(schema.row_results),
             [
-                {
-                    "run_id": batch.run_id,
-                    "sync_name": batch.sync_name,
-                    "row_key": key,
-                    "operation": operation,
-                    "status": status,
-                    "destination_id": destination_id,
-                    "error_code": code,
-                    "error_message": message,
-                    "attempts": attempts,
-                    "recorded_at": batch.now,
-                }
-                for key, operation, status, destination_id, code, message, attempts in batch.results
+                {"run_id": batch.run_id, "sync_name": batch.sync_name, "recorded_at": batch.now, **row}
+                for row in _result_dicts(batch.results)
             ],
         )
 
@@ -532,22 +516,23 @@ def state_changes(batch: RecordedBatch) -> tuple[list[dict[str, Any]], list[str]
     deleted: list[str] = list(batch.forget)
     rejected: list[dict[str, Any]] = []
     settled: list[str] = []
-    for key, operation, status, destination_id, code, _message, _attempts in batch.results:
-        if status == "succeeded" and operation == "delete":
+    for result in batch.results:
+        key, status = result.key, result.status
+        if status is RowStatus.SUCCEEDED and result.operation is Operation.DELETE:
             deleted.append(key)
-        elif status == "succeeded" or (status == "skipped" and batch.advance_skipped):
+        elif status is RowStatus.SUCCEEDED or (status is RowStatus.SKIPPED and batch.advance_skipped):
             advanced.append(
                 {
                     "sync_name": batch.sync_name,
                     "row_key": key,
                     "row_hash": batch.hashes[key],
                     "config_hash": batch.config_hash,
-                    "destination_id": destination_id,
+                    "destination_id": result.destination_id,
                     "last_run_id": batch.run_id,
                     "synced_at": batch.now,
                 }
             )
-        elif status == "rejected":
+        elif status is RowStatus.REJECTED:
             rejected.append(
                 {
                     "sync_name": batch.sync_name,
@@ -555,13 +540,48 @@ def state_changes(batch: RecordedBatch) -> tuple[list[dict[str, Any]], list[str]
                     "row_hash": batch.hashes.get(key, ""),
                     "config_hash": batch.config_hash,
                     "run_id": batch.run_id,
-                    "error_code": code,
+                    "error_code": result.error_code,
                     "rejected_at": batch.now,
                 }
             )
-        if status in ("succeeded", "rejected", "skipped"):
+        if status is not RowStatus.FAILED:
             settled.append(key)
     return advanced, deleted, rejected, settled
+
+
+def _result_dicts(results: Sequence[RowResult]) -> list[dict[str, Any]]:
+    """The `activate_row_results` columns of each result (operation and status as their stored text)."""
+    return [
+        {
+            "row_key": r.key,
+            "operation": _operation_text(r),
+            "status": r.status.value,
+            "destination_id": r.destination_id,
+            "error_code": r.error_code,
+            "error_message": r.error_message,
+            "attempts": r.attempts,
+        }
+        for r in results
+    ]
+
+
+def _result_columns(results: Sequence[RowResult]) -> dict[str, list[Any]]:
+    """The same columns, column-wise (for an Arrow table)."""
+    return {
+        "row_key": [r.key for r in results],
+        "operation": [_operation_text(r) for r in results],
+        "status": [r.status.value for r in results],
+        "destination_id": [r.destination_id for r in results],
+        "error_code": [r.error_code for r in results],
+        "error_message": [r.error_message for r in results],
+        "attempts": [r.attempts for r in results],
+    }
+
+
+def _operation_text(result: RowResult) -> str:
+    if result.operation is None:
+        raise ValueError(f"row result for {result.key!r} has no operation; stamp it with with_operation()")
+    return result.operation.value
 
 
 def lock_holder_name() -> str:

@@ -14,12 +14,12 @@ import pytest
 
 from activate.clock import FakeClock
 from activate.config.models import CountOrPercent
-from activate.destinations.base import RunStats
 from activate.http.budget import QuotaBudget
 from activate.http.caller import ApiCaller
 from activate.http.classify import classify_response
 from activate.http.errors import QuotaExhausted
 from activate.http.limits import RateLimits
+from activate.http.stats import RunStats
 from activate.testing.webhook_sim import WebhookSimulator
 
 

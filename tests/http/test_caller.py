@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from activate.clock import FakeClock
-from activate.destinations.base import RunStats
 from activate.http.caller import ApiCaller, caller_for
 from activate.http.classify import classify_response
 from activate.http.errors import AuthFailed, QuotaExhausted, RateLimited, TerminalError, TransientError
 from activate.http.limits import RateLimits
 from activate.http.policy import RetryPolicy
+from activate.http.stats import RunStats
 from activate.testing.webhook_sim import WebhookSimulator
 
 FAST = RateLimits(10_000, 1.0, max_concurrency=4)

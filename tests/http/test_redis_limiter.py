@@ -28,7 +28,7 @@ CHILD = r"""
 import sys, time
 from concurrent.futures import ThreadPoolExecutor
 import httpx
-from activate.destinations.base import RunStats
+from activate.http.stats import RunStats
 from activate.http.caller import ApiCaller
 from activate.http.limits import RateLimits
 

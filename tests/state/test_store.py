@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from activate.errors import LockHeldError
+from activate.rows import Operation, RowResult
 from activate.state.migrations import LATEST, current_version
 from activate.state.store import RecordedBatch, StateReader, StateStore, lock_holder_name
 
@@ -73,9 +74,9 @@ def test_state_advances_only_for_confirmed_rows(state_url: str) -> None:
             "cfg",
             NOW,
             [
-                ("a", "upsert", "succeeded", "id-a", None, None, 1),
-                ("b", "upsert", "failed", None, "TRANSIENT", "timeout", 3),
-                ("c", "upsert", "rejected", None, "INVALID_EMAIL", "bad email", 1),
+                RowResult.ok("a", "id-a").with_operation(Operation.UPSERT),
+                RowResult.failed("b", "TRANSIENT", "timeout", 3).with_operation(Operation.UPSERT),
+                RowResult.rejected("c", "INVALID_EMAIL", "bad email").with_operation(Operation.UPSERT),
             ],
             {"a": "ha", "b": "hb", "c": "hc"},
         )
@@ -89,7 +90,7 @@ def test_state_advances_only_for_confirmed_rows(state_url: str) -> None:
     assert statuses == {"a": ("succeeded", 1), "b": ("failed", 3), "c": ("rejected", 1)}
 
     store.record_batch(
-        RecordedBatch("s", "r2", "cfg", NOW, [("a", "delete", "succeeded", "id-a", None, None, 1)], {"a": ""})
+        RecordedBatch("s", "r2", "cfg", NOW, [RowResult.ok("a", "id-a").with_operation(Operation.DELETE)], {"a": ""})
     )
     assert [r for chunk in reader.state_rows("s") for r in chunk] == []
 
