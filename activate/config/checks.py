@@ -11,15 +11,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from activate.config.document import Document
 from activate.config.hints import closest, suggest
 from activate.config.models import DestinationSpec, SyncMode
 from activate.config.positions import PathPart, format_path
 from activate.config.templates import syntax_error, template_strings
-from activate.destinations.base import DestinationPlugin
 from activate.errors import ConfigIssue
+
+if TYPE_CHECKING:
+    # type-only: the toolkit imports config, and destinations.base imports the toolkit
+    from activate.destinations.base import DestinationPlugin
 
 CRON_HINT = "five fields: minute hour day-of-month month day-of-week, e.g. '*/15 * * * *', or @hourly / @daily"
 
