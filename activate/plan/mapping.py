@@ -7,6 +7,11 @@ message (`message.text`, `message.blocks`) and a templated `channel` are rendere
 `text`, `blocks` and `channel`.
 
 Only rows that will be written are rendered; hashing reads the same columns in bulk (see `activate.diff`).
+
+Numbers stay exact from the warehouse to the wire: the staged payload is parsed with non-integers as `Decimal`,
+template arithmetic runs with enough decimal digits for any DECIMAL(38) operands, a template that renders number
+text keeps it exact, and `wire_value` hands a writer a float only when that float is the same number (every other
+decimal stays a `Decimal`, which `activate.destinations.encoding` writes digit for digit).
 """
 
 from __future__ import annotations
@@ -14,22 +19,54 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from jinja2 import StrictUndefined
 from jinja2.exceptions import TemplateError
-from jinja2.nativetypes import NativeEnvironment
+from jinja2.nativetypes import NativeEnvironment, NativeTemplate, native_concat
 from jinja2.sandbox import SandboxedEnvironment
 
 from activate.config.models import DestinationSpec
 from activate.config.templates import columns_used, is_template, reads_whole_row
 
 ALL_COLUMNS = None
+# Decimal digits for template arithmetic: the product of two DECIMAL(38) values is exact (the default 28 would
+# round a DECIMAL(38,10) silently).
+DECIMAL_DIGITS = 76
+
+
+def _exact_native_concat(values: Iterable[Any]) -> Any:
+    """Jinja's native concat, except that number text a float cannot hold exactly becomes a `Decimal`.
+
+    Native rendering parses a rendered string with `ast.literal_eval`, so `{{ row.amount | string }}` of
+    `9999999999999999999999999999.9999999999` would come back as the float `1e+28`.
+    """
+    parts = list(values)
+    value = native_concat(parts)
+    if isinstance(value, float):
+        text = "".join(str(p) for p in parts).strip()
+        try:
+            exact = Decimal(text)
+        except InvalidOperation:
+            return value
+        if Decimal(repr(value)) != exact:
+            return exact
+    return value
 
 
 class _Env(NativeEnvironment, SandboxedEnvironment):
-    """Sandboxed (a sync file cannot reach Python internals) and native (numbers stay numbers)."""
+    """Sandboxed (a sync file cannot reach Python internals) and native (numbers stay numbers, exactly)."""
+
+    concat = staticmethod(_exact_native_concat)
+
+
+class _Template(NativeTemplate):
+    # NativeTemplate.render concatenates through its `environment_class`, not the environment it was made by
+    environment_class = _Env
+
+
+_Env.template_class = _Template
 
 
 _ENV = _Env(undefined=StrictUndefined, autoescape=False)
@@ -108,6 +145,10 @@ class RowMapping:
 
     def render(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Destination fields for one row (JSON-ready values). Raises RenderError naming the field."""
+        with localcontext(prec=DECIMAL_DIGITS):
+            return self._render(row)
+
+    def _render(self, row: Mapping[str, Any]) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         for f in self.fields:
             if f.column is not None:
@@ -145,12 +186,21 @@ class RowMapping:
 
 
 def wire_value(value: Any) -> Any:
-    """A JSON-ready value: decimals become ints or floats when that is exact, else their text."""
+    """A JSON-ready value: a decimal becomes an int or a float when that is the same number, else stays a Decimal.
+
+    The comparisons are exact (`==` between decimals never rounds; `normalize()` would, to the context's 28 digits,
+    and once made `9999999999999999999999999999.9999999999` equal to `1e+28`).
+    """
     if isinstance(value, Decimal):
-        if value == value.to_integral_value() and abs(value) < 2**53:
+        if not value.is_finite():
+            return str(value)
+        # written in plain digits (not an exponent, which only a float's text has) and integral: an exact int
+        exponent = value.as_tuple().exponent
+        plain_digits = isinstance(exponent, int) and exponent <= 0
+        if value == value.to_integral_value() and (abs(value) < 2**53 or plain_digits):
             return int(value)
         as_float = float(value)
-        return as_float if Decimal(repr(as_float)) == value.normalize() else str(value)
+        return as_float if Decimal(repr(as_float)) == value else value
     if isinstance(value, list):
         return [wire_value(v) for v in value]
     if isinstance(value, dict):

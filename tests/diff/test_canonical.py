@@ -115,3 +115,30 @@ def test_hash_is_stable_across_processes() -> None:
     # pinned: a change here silently re-sends every row of every user's sync
     # md5('27:2024-05-01T03:04:05.000000Z|4:2.50'), pinned: a change here re-sends every row of every sync
     assert hashes == {"ced34d4aa8d88641abbb56a3951162ed"}
+
+
+FIRST_ROUND_ROW = """
+    select 1::integer as id, 'person1@example.com' as email, 'First1' as first_name, 'Last1' as last_name,
+           1.5::double as score, 9999999999999999999999999999.9999999999::decimal(38,10) as d,
+           170141183460469231731687303715884105727::hugeint as h, 9223372036854775807::bigint as b,
+           12.50::decimal(10,2) as p, true as flag, DATE '2024-02-29' as day
+"""
+
+
+@pytest.mark.parametrize(
+    ("hashed", "pinned"),
+    [
+        # the demo's and tests' `people` row, as the first round hashed it
+        (["email", "first_name", "last_name", "score"], "3783d2ddc9e61e4ce09562d4964fefd4"),
+        # exact numbers: the hash reads their exact text, so keeping them exact on the wire re-sends nothing
+        (["b", "d", "day", "flag", "h", "p"], "a41200fee735535f3d061cf3c4073646"),
+    ],
+)
+def test_first_round_hashes_are_pinned(hashed: list[str], pinned: str) -> None:
+    import duckdb
+
+    table = duckdb.connect().sql(FIRST_ROUND_ROW).to_arrow_table()
+    with DiffWorkspace() as ws:
+        ws.stage_snapshot(iter(table.to_batches()), ["id"], hashed)
+        [(row_hash,)] = ws.query("select row_hash from snapshot")
+    assert row_hash == pinned, "a changed hash re-sends every row of every user's sync"

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from activate.destinations.base import RowOp, RowResult, RowStatus
+from activate.destinations.encoding import plain_number
 from activate.destinations.hubspot.classify import error_codes
 
 # Error categories of a 207 that may pass on their own: the row is `failed` (retried next run), not `rejected`.
@@ -34,7 +35,7 @@ def render_value(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return plain_number(value)
     if isinstance(value, list | tuple | set):
         return ";".join(render_value(v) for v in value)
     if isinstance(value, dict):

@@ -21,9 +21,11 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from activate.destinations.base import RowOp, RowResult, RowStatus
+from activate.destinations.encoding import plain_number
 from activate.destinations.salesforce.errors import bulk_verdict
 from activate.destinations.salesforce.rest import match_text
 from activate.http.errors import TerminalError, TransientError
@@ -61,6 +63,8 @@ def csv_cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return plain_number(value)
     if isinstance(value, dict | list):
         return json.dumps(value, default=str)
     return str(value)

@@ -7,9 +7,11 @@ upsert `PATCH composite/sobjects/{SObject}/{ExtField}`, create `POST composite/s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from activate.destinations.encoding import dumps_exact, plain_number
 
 if TYPE_CHECKING:
     from simple_salesforce.api import Salesforce
@@ -34,19 +36,19 @@ def _results(value: Any, expected: int) -> list[dict[str, Any]]:
 def upsert(
     sf: Salesforce, sobject: str, external_field: str, records: Sequence[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    body = json.dumps({"allOrNone": False, "records": list(records)}, default=str)
+    body = dumps_exact({"allOrNone": False, "records": list(records)})
     return _results(
         sf.restful(f"composite/sobjects/{sobject}/{external_field}", method="PATCH", data=body), len(records)
     )
 
 
 def create(sf: Salesforce, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    body = json.dumps({"allOrNone": False, "records": list(records)}, default=str)
+    body = dumps_exact({"allOrNone": False, "records": list(records)})
     return _results(sf.restful("composite/sobjects", method="POST", data=body), len(records))
 
 
 def update(sf: Salesforce, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    body = json.dumps({"allOrNone": False, "records": list(records)}, default=str)
+    body = dumps_exact({"allOrNone": False, "records": list(records)})
     return _results(sf.restful("composite/sobjects", method="PATCH", data=body), len(records))
 
 
@@ -62,6 +64,8 @@ def describe(sf: Salesforce, sobject: str) -> dict[str, Any]:
 
 def soql_literal(value: Any, field_type: str) -> str:
     if field_type in _NUMERIC:
+        if isinstance(value, Decimal):
+            return plain_number(value)
         return str(float(value)) if not str(value).lstrip("-").isdigit() else str(value)
     text = str(value).replace("\\", "\\\\").replace("'", "\\'")
     return f"'{text}'"

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from activate.destinations.encoding import decimals_as_text
+
 MAX_TEXT_CHARS = 40_000
 MAX_BLOCKS = 50
 EVENT_TYPE = "activate_row"
@@ -50,7 +52,7 @@ def build_message(fields: Mapping[str, Any] | None) -> SlackMessage:
     fields = fields or {}
     text = fields.get("text")
     text = "" if text is None else str(text)
-    blocks = _blocks(fields.get("blocks"))
+    blocks = _blocks(decimals_as_text(fields.get("blocks")))
     if not text.strip() and not blocks:
         raise MessageRefused("no_text", "the rendered message has neither text nor blocks")
     if not text.strip() and blocks:
@@ -62,7 +64,7 @@ def build_message(fields: Mapping[str, Any] | None) -> SlackMessage:
     channel = str(channel).strip() if channel is not None else None
     if channel == "":
         raise MessageRefused("channel_not_found", "the channel template rendered an empty value")
-    extra = {name: value for name, value in fields.items() if name not in _MESSAGE_FIELDS}
+    extra = {name: decimals_as_text(value) for name, value in fields.items() if name not in _MESSAGE_FIELDS}
     return SlackMessage(text, blocks, channel, extra)
 
 

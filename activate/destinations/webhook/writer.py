@@ -1,6 +1,7 @@
 """`WebhookDestination`: JSON batches to `POST <url>/<object>` over httpx, one verdict per row (DESIGN §7).
 
-request   {"sync", "operation", "rows": [{"key", "destination_id", "fields"}]}  (no `fields` on deletes)
+request   {"sync", "operation", "rows": [{"key", "destination_id", "fields"}]}  (no `fields` on deletes); numbers
+          exact (a DECIMAL(38,10) is a number literal with all its digits, a HUGEINT every digit of the integer)
           Idempotency-Key: sha256 of the object and body, so the same rows with the same data carry the same
           key in every run and the endpoint can drop a replay
 2xx       no body (or no `results`): every row succeeded, its destination id is the row key
@@ -27,6 +28,7 @@ from activate.destinations.base import (
     WriteBatch,
     WriteContext,
 )
+from activate.destinations.encoding import dumps_exact
 from activate.destinations.webhook.config import WebhookConnection
 from activate.http.caller import ApiCaller, caller_for
 from activate.http.classify import classify_response, transport_error
@@ -51,7 +53,7 @@ class BatchRefused(TerminalError):
 
 def idempotency_key(obj: str, body: Mapping[str, Any]) -> str:
     """A stable key for one request's content: same object, sync, operation, rows and data -> same key."""
-    canonical = json.dumps([obj, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    canonical = dumps_exact([obj, body], sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -138,7 +140,7 @@ class WebhookDestination:
 
     def _send(self, operation: Operation, rows: Sequence[RowOp], results: list[RowResult]) -> None:
         body = request_body(self.context.sync_name, operation, rows)
-        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        payload = dumps_exact(body).encode()
         headers = {"Idempotency-Key": idempotency_key(self.context.spec.object, body)}
         attempts = 0
 
