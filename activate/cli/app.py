@@ -334,9 +334,11 @@ def simulate(
 
 
 from activate.cli.ops import schedule, status  # noqa: E402 - registered after the app's own commands
+from activate.cli.ui import ui  # noqa: E402
 
 app.command()(schedule)
 app.command()(status)
+app.command()(ui)
 
 
 def main() -> None:
