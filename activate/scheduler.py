@@ -195,7 +195,7 @@ class Scheduler:
                 slot = self._slots.get(name)
                 if slot is None or slot.due > now or name in self._running:
                     continue
-                if any(self._pending(dependency, now) for dependency in project.syncs[name].spec.after):
+                if any(self._pending(dependency, now) for dependency in project.syncs[name].spec.dependencies):
                     continue
                 if len(self._running) >= self.max_workers:
                     break

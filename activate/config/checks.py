@@ -1,5 +1,5 @@
 """Checks a schema cannot express: connection names and kinds, destination capabilities, cron, Jinja, files, and
-the relations between syncs (duplicate names, `after:`).
+the relations between syncs (duplicate names, `after:` and associations, cycles).
 
 Every check reads the raw (environment-resolved) data of a file defensively, so it also runs on a file that failed
 schema validation: a file with an unknown key and a misspelt connection name gets both errors in one go. A check
@@ -101,6 +101,15 @@ def _check_capabilities(
         issues.append(
             doc.issue(
                 ("destination", "mode"), f"{type_name} destinations do not support mode '{mode}'", f"use {supported}"
+            )
+        )
+    associations = destination.get("associations")
+    if isinstance(associations, list) and associations and not capabilities.associations:
+        issues.append(
+            doc.issue(
+                ("destination", "associations"),
+                f"{type_name} destinations do not support associations",
+                "link records with a lookup in the mapping (Salesforce: Relationship.ExternalIdField) or remove it",
             )
         )
     if capabilities.requires_match and not destination.get("match"):
@@ -210,30 +219,55 @@ def check_duplicate_names(entries: list[SyncEntry]) -> list[ConfigIssue]:
 
 
 def check_after(entries: list[SyncEntry]) -> list[ConfigIssue]:
-    """`after:` entries naming unknown syncs, and dependency cycles (each reported once)."""
+    """Dependencies between syncs (`after:` entries and `destination.associations[].sync`): unknown or self-naming
+    syncs, and cycles. A cycle is reported at every edge that forms it, each naming the others' positions."""
     names = {e.name for e in entries}
     graph: dict[str, list[str]] = {}
-    edges: dict[tuple[str, str], tuple[SyncEntry, int]] = {}
+    edges: dict[tuple[str, str], tuple[SyncEntry, tuple[PathPart, ...]]] = {}
     issues = []
     for entry in entries:
-        after = entry.data.get("after")
-        if not isinstance(after, list):
-            continue
-        for index, target in enumerate(after):
-            if not isinstance(target, str):
-                continue
-            if target in names:
+        for path, target in _dependency_edges(entry.data):
+            if target == entry.name and path[0] != "after":
+                issues.append(entry.doc.issue(path, f"an association cannot name its own sync '{target}'"))
+            elif target in names:
                 graph.setdefault(entry.name, []).append(target)
-                edges.setdefault((entry.name, target), (entry, index))
+                edges.setdefault((entry.name, target), (entry, path))
             else:
                 others = [n for n in names if n != entry.name]
                 hint = suggest(target, others, "known syncs") if others else "no other sync is defined"
-                issues.append(entry.doc.issue(("after", index), f"unknown sync '{target}'", hint))
+                issues.append(entry.doc.issue(path, f"unknown sync '{target}'", hint))
     for cycle in _cycles(graph):
-        entry, index = edges[(cycle[0], cycle[1])]
         text = " -> ".join(cycle)
-        issues.append(entry.doc.issue(("after", index), f"'after' forms a cycle: {text}", "remove one of these"))
+        links = [edges[(a, b)] for a, b in zip(cycle, cycle[1:], strict=False)]
+        for index, (entry, path) in enumerate(links):
+            others = [_value_where(e, p) for i, (e, p) in enumerate(links) if i != index]
+            also = f", also linked at {', '.join(others)}" if others else ""
+            issues.append(
+                entry.doc.issue(path, f"sync dependencies form a cycle: {text}{also}", "remove one of these links")
+            )
     return issues
+
+
+def _value_where(entry: SyncEntry, path: tuple[PathPart, ...]) -> str:
+    """`file:line:col` of the value at `path`, where `doc.issue` points too."""
+    line, column = entry.doc.positions.value_at(path)
+    return f"{entry.doc.file}:{line}:{column}"
+
+
+def _dependency_edges(data: Mapping[str, Any]) -> list[tuple[tuple[PathPart, ...], str]]:
+    """(config path, named sync) for each `after:` entry and each association's `sync`."""
+    found: list[tuple[tuple[PathPart, ...], str]] = []
+    after = data.get("after")
+    if isinstance(after, list):
+        found += [(("after", i), t) for i, t in enumerate(after) if isinstance(t, str)]
+    destination = data.get("destination")
+    associations = destination.get("associations") if isinstance(destination, dict) else None
+    if isinstance(associations, list):
+        for i, association in enumerate(associations):
+            target = association.get("sync") if isinstance(association, dict) else None
+            if isinstance(target, str):
+                found.append((("destination", "associations", i, "sync"), target))
+    return found
 
 
 def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:

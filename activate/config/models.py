@@ -165,6 +165,27 @@ class MessageSpec(StrictModel):
     blocks: list[Any] | str | None = None
 
 
+class AssociationSpec(StrictModel):
+    """One `destination.associations` entry (HubSpot): link each written record to records another sync writes.
+
+    `key` is the source column holding the associated row's key in sync `sync` (a list column links several); the
+    other sync's state maps that key to the HubSpot record id. `type` is the association type id (HubSpot's default
+    type for the pair when absent); `category` is `USER_DEFINED` for custom labels.
+    """
+
+    to: str
+    sync: str
+    key: str
+    type: int | None = Field(default=None, gt=0)
+    category: Literal["HUBSPOT_DEFINED", "USER_DEFINED"] = "HUBSPOT_DEFINED"
+
+    @model_validator(mode="after")
+    def _user_defined_needs_type(self) -> AssociationSpec:
+        if self.category == "USER_DEFINED" and self.type is None:
+            raise ValueError("a USER_DEFINED association needs its type id (the label's typeId)")
+        return self
+
+
 class DestinationSpec(StrictModel):
     """Where and how the rows are written."""
 
@@ -178,6 +199,7 @@ class DestinationSpec(StrictModel):
     api: Literal["auto", "rest", "bulk"] = "auto"
     bulk_threshold: int = Field(default=2000, gt=0)
     batch_size: int | None = Field(default=None, gt=0)
+    associations: list[AssociationSpec] = Field(default_factory=list)
 
 
 class GuardrailSpec(StrictModel):
@@ -203,6 +225,11 @@ class SyncSpec(StrictModel):
     state: Literal["local", "warehouse"] = "local"
     guardrails: GuardrailSpec = GuardrailSpec()
     after: list[str] = Field(default_factory=list)
+
+    @property
+    def dependencies(self) -> list[str]:
+        """The syncs this one runs after: its `after:` names, then the syncs its associations read ids from."""
+        return list(dict.fromkeys([*self.after, *(a.sync for a in self.destination.associations)]))
 
     @field_validator("name")
     @classmethod

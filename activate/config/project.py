@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from activate.config.hints import closest
 from activate.config.models import ConnectionSpec, ProjectSpec, SyncSpec
@@ -44,7 +45,7 @@ class LoadedSync:
         order. When it changes, every row is re-sent once.
         """
         destination = self.spec.destination
-        payload = {
+        payload: dict[str, Any] = {
             "connection": destination.connection,
             "object": destination.object,
             "mode": destination.mode,
@@ -53,6 +54,8 @@ class LoadedSync:
             "message": destination.message.model_dump(mode="json") if destination.message else None,
             "channel": destination.channel,
         }
+        if destination.associations:  # absent when unused, so the hash of every existing sync stays as it was
+            payload["associations"] = [a.model_dump(mode="json") for a in destination.associations]
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -76,6 +79,8 @@ class LoadedSync:
                 ]
         if destination.channel and is_template(destination.channel):
             texts.append(("destination.channel", destination.channel))
+        for index, association in enumerate(destination.associations):
+            used.setdefault(association.key, f"destination.associations.{index}.key")
         for path, text in texts:
             # Outside the mapping, plain text is literal text, not a column name.
             if path.startswith("destination.mapping.") or is_template(text):
@@ -99,8 +104,9 @@ class Project:
     positions: Positions = field(default_factory=lambda: Positions("activate.yml"))
 
     def run_order(self, names: Iterable[str] | None = None) -> list[str]:
-        """Sync names (all, or `names` plus nothing else) ordered so each runs after the syncs its `after:` names;
-        otherwise in file order. The loader has already rejected unknown names in `after:` and cycles."""
+        """Sync names (all, or `names` plus nothing else) ordered so each runs after its dependencies (`after:` and
+        the syncs its associations read ids from, `SyncSpec.dependencies`); otherwise in file order. The loader has
+        already rejected unknown names and cycles."""
         wanted = list(self.syncs) if names is None else [self.sync(n).name for n in names]
         chosen = set(wanted)
         ordered: list[str] = []
@@ -110,7 +116,7 @@ class Project:
             if name in placed:
                 return
             placed.add(name)
-            for before in self.syncs[name].spec.after:
+            for before in self.syncs[name].spec.dependencies:
                 if before in chosen:
                     place(before)
             ordered.append(name)

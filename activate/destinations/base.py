@@ -82,6 +82,8 @@ class Capabilities:
     so the engine records an intent before sending and calls `Destination.reconcile` on the next run.
     `idempotent_upsert=False` means an upsert of a row without a stored destination id creates a new record every
     time it is sent (Slack posts a message): the engine guards it with an intent like an insert.
+    `associations=True` means the destination links records across syncs (`destination.associations`) and
+    implements `AssociationWriter`.
     """
 
     modes: frozenset[str]
@@ -90,6 +92,7 @@ class Capabilities:
     requires_match: bool = False
     idempotent_insert: bool = False
     idempotent_upsert: bool = True
+    associations: bool = False
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,8 @@ class RowMapping:
             else:
                 self.fields.append(FieldSource(name, value.strip(), None, frozenset({value.strip()})))
         self._templates = {f.field: _ENV.from_string(f.template) for f in self.fields if f.template is not None}
+        # Association key columns are read (and hashed) like mapped columns: a changed key re-associates the row.
+        self.association_keys = [a.key for a in spec.associations]
         self._extra: dict[str, Any] = {}
         if spec.message is not None:
             self._extra["text"] = spec.message.text
@@ -141,7 +143,7 @@ class RowMapping:
             if cols is None:
                 return ALL_COLUMNS
             result |= cols
-        return result
+        return result | set(self.association_keys)
 
     def render(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Destination fields for one row (JSON-ready values). Raises RenderError naming the field."""

@@ -121,13 +121,16 @@ def test_every_issue_of_every_file_in_one_error(make_project) -> None:
         "known types: ...)",
         "syncs/a.yml:2:70: destination.mode: 'upsret' is not one of upsert, update, insert, mirror "
         "(did you mean 'upsert'?)",
-        "syncs/a.yml:3:9: after[0]: 'after' forms a cycle: a -> b -> a (remove one of these)",
+        "syncs/a.yml:3:9: after[0]: sync dependencies form a cycle: a -> b -> a, also linked at syncs/b.yml:3:9 "
+        "(remove one of these links)",
         "syncs/a.yml:4:11: schedule: invalid cron expression 'every day': expected 5 fields, got 2 "
         "(five fields: minute hour day-of-month month day-of-week, e.g. '*/15 * * * *', or @hourly / @daily)",
         "syncs/b.yml:1:1: source: missing required key 'primary_key'",
         "syncs/b.yml:1:22: source.connection: unknown connection 'warehous' (did you mean 'warehouse'?; "
         "source connections: warehouse)",
         "syncs/b.yml:2:64: destination: unknown key 'mapings' (did you mean 'mapping'?)",
+        "syncs/b.yml:3:9: after[0]: sync dependencies form a cycle: a -> b -> a, also linked at syncs/a.yml:3:9 "
+        "(remove one of these links)",
         "syncs/c.yml:1:7: name: duplicate sync name 'a': also defined in syncs/a.yml:1:1 "
         "(sync names must be unique across syncs/*.yml; name defaults to the file name)",
         "syncs/c.yml:3:57: destination.match: match field 'email' is not a mapped destination field "

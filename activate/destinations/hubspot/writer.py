@@ -39,6 +39,7 @@ def capabilities(max_concurrency: int) -> Capabilities:
         max_concurrency=max_concurrency,
         requires_match=True,
         idempotent_insert=False,
+        associations=True,
     )
 
 
