@@ -102,6 +102,8 @@ def validate(
     """Check every project and sync file; every error with file:line:col and a hint."""
     console = _console(json_output)
     project = _guard(console, lambda: _project(project_dir))
+    for warning in project.warnings:
+        console.warning(str(warning))
     console.message(f"OK: {len(project.syncs)} syncs valid ({', '.join(project.syncs) or 'none'})")
     if check_connections:
         from activate.engine import check_destination

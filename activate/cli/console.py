@@ -70,6 +70,9 @@ class JsonConsole:
     def error(self, text: str) -> None:
         sys.stderr.write(json.dumps({"type": "error", "error": text}) + "\n")
 
+    def warning(self, text: str) -> None:
+        self.emit("warning", {"warning": text})
+
     def close(self) -> None:
         return None
 
@@ -189,6 +192,11 @@ class RichConsole:
 
     def message(self, text: str) -> None:
         self.out.print(text)
+
+    def warning(self, text: str) -> None:
+        from rich.markup import escape
+
+        self.err.print(f"[bold yellow]Warning:[/] {escape(text)}")
 
     def error(self, text: str) -> None:
         self.close()

@@ -17,7 +17,7 @@ from activate.config.document import Document
 from activate.config.hints import closest, suggest
 from activate.config.models import DestinationSpec, SyncMode
 from activate.config.positions import PathPart, format_path
-from activate.config.templates import syntax_error, template_strings
+from activate.config.templates import template_problem, template_strings
 from activate.errors import ConfigIssue
 
 if TYPE_CHECKING:
@@ -41,6 +41,10 @@ class ConnectionKinds:
     plugins: dict[str, DestinationPlugin] = field(default_factory=dict)
     undetermined: set[str] = field(default_factory=set)
     loaded: bool = True
+    batch_sizes: dict[str, int] = field(default_factory=dict)
+    """Connections that set their own `batch_size` (a webhook's), the most a sync on them may ask for."""
+    idempotent_inserts: dict[str, bool] = field(default_factory=dict)
+    """Connections whose model has `idempotent_inserts` (webhook): whether the endpoint is declared to honour it."""
 
 
 def check_sync(doc: Document, data: Mapping[str, Any], kinds: ConnectionKinds, root: Path) -> list[ConfigIssue]:
@@ -55,7 +59,8 @@ def check_sync(doc: Document, data: Mapping[str, Any], kinds: ConnectionKinds, r
         name = destination.get("connection")
         issues += _check_connection(doc, ("destination", "connection"), name, kinds, want="destination")
         if isinstance(name, str) and name in kinds.plugins:
-            issues += _check_capabilities(doc, destination, kinds.destinations[name], kinds.plugins[name])
+            issues += _check_capabilities(doc, destination, kinds, name)
+        issues += _check_mapping_keys(doc, destination)
         issues += _check_match(doc, destination)
         issues += _check_templates(doc, destination)
     issues += _check_schedule(doc, data.get("schedule"))
@@ -80,21 +85,53 @@ def _check_connection(
     return [doc.issue(path, f"unknown connection '{name}'", hint)]
 
 
+def project_file(root: Path, file: str) -> tuple[Path | None, str, str]:
+    """`file` (relative to the project directory) resolved, symlinks included; (None, problem, hint) when it
+    lies outside the project, is not a regular file, or is over the size limit. Nothing here reads the file, and
+    no message quotes its contents.
+    """
+    from activate.config.yaml_limits import MAX_FILE_BYTES
+
+    base = root.resolve()
+    try:
+        target = (base / file).resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return None, f"file '{file}' cannot be resolved", "check the symlinks on its path"
+    if not target.is_relative_to(base):
+        hint = "a sync reads only files inside the project directory, symlinks resolved"
+        return None, f"file '{file}' is outside the project directory", hint
+    if not target.is_file():
+        return None, f"file '{file}' not found", f"looked for {target}; paths are relative to the project directory"
+    if target.stat().st_size > MAX_FILE_BYTES:
+        return None, f"file '{file}' is over {MAX_FILE_BYTES // 1024} KB", "a query file is SQL text, not data"
+    return target, "", ""
+
+
 def _check_file(doc: Document, file: Any, root: Path) -> list[ConfigIssue]:
     if not isinstance(file, str) or not file:
         return []
-    target = root / file
-    if target.is_file():
-        return []
-    hint = f"looked for {target}; paths are relative to the project directory"
-    return [doc.issue(("source", "file"), f"file '{file}' not found", hint)]
+    target, problem, hint = project_file(root, file)
+    return [] if target is not None else [doc.issue(("source", "file"), problem, hint)]
 
 
 def _check_capabilities(
-    doc: Document, destination: Mapping[str, Any], type_name: str, plugin: DestinationPlugin
+    doc: Document, destination: Mapping[str, Any], kinds: ConnectionKinds, name: str
 ) -> list[ConfigIssue]:
-    capabilities = plugin.capabilities()
+    type_name = kinds.destinations[name]
+    capabilities = kinds.plugins[name].capabilities()
     issues: list[ConfigIssue] = []
+    batch_size = destination.get("batch_size")
+    # A connection that sets its own batch size (webhook) caps the sync's; otherwise the vendor's maximum does.
+    limit = kinds.batch_sizes.get(name, capabilities.batch_size)
+    if isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size > limit:
+        whose = f"connection '{name}'" if name in kinds.batch_sizes else f"{type_name}"
+        issues.append(
+            doc.issue(
+                ("destination", "batch_size"),
+                f"batch_size {batch_size} is over the maximum of {whose}: {limit}",
+                f"use at most {limit}, or leave it out to send the largest batches allowed",
+            )
+        )
     mode = destination.get("mode", "upsert")
     if mode in get_args(SyncMode) and mode not in capabilities.modes:
         supported = ", ".join(m for m in get_args(SyncMode) if m in capabilities.modes)
@@ -122,6 +159,41 @@ def _check_capabilities(
             )
         )
     return issues
+
+
+def _check_mapping_keys(doc: Document, destination: Mapping[str, Any]) -> list[ConfigIssue]:
+    """A destination field name and a column name are never blank (YAML allows `"": email`)."""
+    mapping = destination.get("mapping")
+    if not isinstance(mapping, dict):
+        return []
+    issues = []
+    for key, value in mapping.items():
+        path = ("destination", "mapping", str(key))
+        if isinstance(key, str) and not key.strip():
+            message = "an empty key names no destination field"
+            issues.append(doc.issue(path[:2], message, "write the field's name", at=path, at_value=False))
+        elif isinstance(value, str) and not value.strip():
+            hint = 'name a column of the query, or write a template like "{{ row.x }}"'
+            issues.append(doc.issue(path, "an empty value names no source column", hint))
+    return issues
+
+
+def sync_warnings(doc: Document, data: Mapping[str, Any], kinds: ConnectionKinds) -> list[ConfigIssue]:
+    """What is valid but unsafe: insert mode on a connection whose endpoint may not drop a replayed request."""
+    destination = data.get("destination")
+    if not isinstance(destination, dict) or destination.get("mode") != "insert":
+        return []
+    name = destination.get("connection")
+    if not isinstance(name, str) or kinds.idempotent_inserts.get(name, True):
+        return []
+    return [
+        doc.issue(
+            ("destination", "mode"),
+            f"insert mode on connection '{name}' is only as safe as the endpoint: a retried or replayed batch "
+            "creates records again unless the endpoint drops requests whose Idempotency-Key it has seen",
+            f"declare idempotent_inserts: true on connection '{name}' once it does, or use mode upsert",
+        )
+    ]
 
 
 def _check_match(doc: Document, destination: Mapping[str, Any]) -> list[ConfigIssue]:
@@ -153,14 +225,16 @@ def _check_templates(doc: Document, destination: Mapping[str, Any]) -> list[Conf
         texts.append((("destination", "channel"), destination["channel"]))
     issues = []
     for path, text in texts:
-        error = syntax_error(text)
+        error = template_problem(text)
         if error is not None:
             message = error.message.rstrip(".")
-            issues.append(_template_issue(doc, path, error.line, message[:1].lower() + message[1:]))
+            issues.append(_template_issue(doc, path, error.line, message[:1].lower() + message[1:], error.hint))
     return issues
 
 
-def _template_issue(doc: Document, path: tuple[PathPart, ...], template_line: int, message: str) -> ConfigIssue:
+def _template_issue(
+    doc: Document, path: tuple[PathPart, ...], template_line: int, message: str, hint: str | None
+) -> ConfigIssue:
     span = doc.positions.span(path)
     line, column = span.value
     # A `|` block's text starts on the next line; a quoted or plain scalar's on the value's own line.
@@ -168,7 +242,7 @@ def _template_issue(doc: Document, path: tuple[PathPart, ...], template_line: in
     if offset:
         line += offset
         column = doc.indent_of(line)
-    return ConfigIssue(doc.file, line, column, format_path(path), f"invalid Jinja template: {message}")
+    return ConfigIssue(doc.file, line, column, format_path(path), f"invalid Jinja template: {message}", hint)
 
 
 def _check_schedule(doc: Document, schedule: Any) -> list[ConfigIssue]:

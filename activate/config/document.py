@@ -68,43 +68,102 @@ class Document:
 
 
 def read_document(path: Path, display: str) -> Document:
-    """Parse `path`; `display` is the name errors use (relative to the project root)."""
+    """Parse `path`; `display` is the name errors use (relative to the project root).
+
+    A file over the size limit or not UTF-8 is an issue, never an exception; no message quotes the file's text.
+    """
+    from activate.config.yaml_limits import MAX_FILE_BYTES
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        issue = ConfigIssue(display, None, None, "", f"cannot read file: {exc}")
-        return Document(display, "", None, Positions(display), [issue])
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            message = f"file is {size / 1_000_000:.1f} MB; a project file may be at most {MAX_FILE_BYTES // 1024} KB"
+            hint = "move large SQL into a file named by source.file:, or split the file"
+            return _unreadable(display, ConfigIssue(display, 1, 1, "", message, hint))
+        raw = path.read_bytes()
+    except OSError as exc:
+        return _unreadable(display, ConfigIssue(display, None, None, "", f"cannot read file: {exc.strerror}"))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot be decoded"
+        return _unreadable(display, ConfigIssue(display, line, column, "", message, "save the file as UTF-8"))
     return parse_document(text, display)
 
 
+def _unreadable(display: str, issue: ConfigIssue) -> Document:
+    return Document(display, "", None, Positions(display), [issue])
+
+
 def parse_document(text: str, display: str) -> Document:
-    """Parse YAML `text`; every syntax error and duplicate key becomes an issue."""
+    """Parse YAML `text`; every syntax error, duplicate key and broken limit (`yaml_limits`) becomes an issue."""
     from ruamel.yaml import YAML
+    from ruamel.yaml.composer import MaxDepthExceededError
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
+
+    from activate.config import yaml_limits
+
+    def refused(*problems: yaml_limits.GraphProblem) -> Document:
+        issues.extend(ConfigIssue(display, p.line, p.column, "", p.message, p.hint) for p in problems)
+        return Document(display, text, None, Positions(display), issues)
 
     issues: list[ConfigIssue] = []
+    too_deep = yaml_limits.flow_depth_problem(text)
+    if too_deep is not None:
+        return refused(too_deep)
     loader = YAML(typ="rt")
     loader.allow_duplicate_keys = True
-    # What YAML.load does, split in two so the node graph is composed (parsed) once: duplicates are found on
-    # the nodes, then the same nodes are constructed into the round-trip tree that carries line/column.
-    constructor, parser = loader.get_constructor_parser(text)
+    loader.max_depth = yaml_limits.MAX_DEPTH
+    loader.Composer = yaml_limits.AliasRecordingComposer
+    parser = None
     try:
-        node = constructor.composer.get_single_node()
+        # What YAML.load does, split in two so the node graph is composed (parsed) once: limits and duplicates
+        # are checked on the nodes, then the same nodes are constructed into the round-trip tree that carries
+        # line/column. The reader checks characters as soon as it is given the text, hence inside the `try`.
+        constructor, parser = loader.get_constructor_parser(text)
+        composer = constructor.composer
+        node = composer.get_single_node()
         tree = None
         if node is not None:
-            _find_duplicate_keys(node, (), display, issues)
-            tree = constructor.construct_document(node)
+            problems = yaml_limits.check_graph(node, composer.aliases)
+            if problems:
+                return refused(*problems)
+            _find_duplicate_keys(node, (), display, issues, set())
+            try:
+                tree = constructor.construct_document(node)
+            except (ValueError, TypeError, KeyError, ArithmeticError):
+                return refused(yaml_limits.construction_problem(constructor, node))
+    except MaxDepthExceededError as exc:
+        mark, message = exc.problem_mark, yaml_limits.depth_message()
+        return refused(yaml_limits.GraphProblem(mark.line + 1, mark.column + 1, message, "flatten the structure"))
     except MarkedYAMLError as exc:
         issues.append(_syntax_issue(exc, display))
         return Document(display, text, None, Positions(display), issues)
+    except ReaderError as exc:
+        issues.append(_reader_issue(exc, text, display))
+        return Document(display, text, None, Positions(display), issues)
     except YAMLError as exc:
-        issues.append(ConfigIssue(display, None, None, "", f"invalid YAML: {exc}"))
+        issues.append(ConfigIssue(display, 1, 1, "", f"invalid YAML: {type(exc).__name__}"))
         return Document(display, text, None, Positions(display), issues)
     finally:
-        parser.dispose()
+        if parser is not None:
+            parser.dispose()
     spans: dict[str, Span] = {"": Span((1, 1), (1, 1))}
     data = _plain(tree, (), spans)
     return Document(display, text, data, Positions(display, spans), issues)
+
+
+def _reader_issue(exc: Any, text: str, display: str) -> ConfigIssue:
+    """A character YAML does not allow (NUL, other control characters), at its line and column."""
+    position = max(0, min(int(getattr(exc, "position", 0) or 0), len(text)))
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    code = ord(text[position]) if position < len(text) else 0
+    message = f"invalid YAML: character U+{code:04X} is not allowed in a YAML file"
+    return ConfigIssue(display, line, column, "", message, "remove it; write control characters as escapes")
 
 
 def _syntax_issue(exc: Any, display: str) -> ConfigIssue:
@@ -128,9 +187,14 @@ def _syntax_issue(exc: Any, display: str) -> ConfigIssue:
     return ConfigIssue(display, line, column, "", f"invalid YAML: {problem}", hint)
 
 
-def _find_duplicate_keys(node: Any, path: tuple[PathPart, ...], display: str, issues: list[ConfigIssue]) -> None:
+def _find_duplicate_keys(
+    node: Any, path: tuple[PathPart, ...], display: str, issues: list[ConfigIssue], seen_nodes: set[int]
+) -> None:
     from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+    if id(node) in seen_nodes:
+        return  # an aliased node: its keys were checked where its anchor is written
+    seen_nodes.add(id(node))
     if isinstance(node, MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -149,10 +213,10 @@ def _find_duplicate_keys(node: Any, path: tuple[PathPart, ...], display: str, is
                 )
             elif key is not None:
                 seen[key] = key_node.start_mark.line + 1
-            _find_duplicate_keys(value_node, child, display, issues)
+            _find_duplicate_keys(value_node, child, display, issues, seen_nodes)
     elif isinstance(node, SequenceNode):
         for index, item in enumerate(node.value):
-            _find_duplicate_keys(item, (*path, index), display, issues)
+            _find_duplicate_keys(item, (*path, index), display, issues, seen_nodes)
 
 
 def _plain(value: Any, path: tuple[PathPart, ...], spans: dict[str, Span]) -> Any:

@@ -16,7 +16,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from activate.config.checks import ConnectionKinds, SyncEntry, check_after, check_duplicate_names, check_sync
+from activate.config.checks import (
+    ConnectionKinds,
+    SyncEntry,
+    check_after,
+    check_duplicate_names,
+    check_sync,
+    project_file,
+    sync_warnings,
+)
 from activate.config.document import Document, read_document
 from activate.config.env import resolve_env
 from activate.config.hints import did_you_mean, show
@@ -55,10 +63,12 @@ def load_project(project_dir: Path | str | None = None, *, env: Mapping[str, str
         issues.append(ConfigIssue(PROJECT_FILE, None, None, "", f"not found in {root}", hint))
         spec, kinds, positions = None, ConnectionKinds(loaded=False), Positions(PROJECT_FILE)
 
-    syncs = _load_syncs(root, environ, kinds, issues)
+    warnings: list[ConfigIssue] = []
+    syncs = _load_syncs(root, environ, kinds, issues, warnings)
     if issues or spec is None:
         raise ConfigError(_ordered([_masked(issue, masker) for issue in issues]))
-    return Project(root=root, spec=spec, syncs=syncs, secrets=masker, positions=positions)
+    warned = tuple(_ordered([_masked(w, masker) for w in warnings]))
+    return Project(root=root, spec=spec, syncs=syncs, secrets=masker, positions=positions, warnings=warned)
 
 
 def _load_project_file(
@@ -90,6 +100,8 @@ def _load_project_file(
                 valid[str(name)] = model.model_validate(conn)  # type: ignore[assignment]
             except ValidationError as exc:
                 issues.extend(validation_issues(doc, model, conn, exc, prefix))
+            else:
+                _note_limits(kinds, str(name), valid[str(name)])
         data = {**data, "connections": valid}
     for where, values in resolved.substituted.items():
         # Defence in depth: a plugin that forgot SecretStr on `api_key` still gets the value masked.
@@ -105,6 +117,18 @@ def _load_project_file(
         issues.extend(validation_issues(doc, ProjectSpec, data, exc))
         spec = None
     return spec, kinds
+
+
+def _note_limits(kinds: ConnectionKinds, name: str, connection: ConnectionSpec) -> None:
+    """What sync checks need from a destination connection's own settings (a webhook's batch size and whether
+    its endpoint drops replayed inserts)."""
+    if name not in kinds.destinations:
+        return
+    fields = type(connection).model_fields
+    if "batch_size" in fields:
+        kinds.batch_sizes[name] = int(getattr(connection, "batch_size"))  # noqa: B009 - field of some models only
+    if "idempotent_inserts" in fields:
+        kinds.idempotent_inserts[name] = bool(getattr(connection, "idempotent_inserts"))  # noqa: B009
 
 
 def _alert_issues(doc: Document, alerts: Any, connections: Any) -> list[ConfigIssue]:
@@ -170,7 +194,7 @@ def _connection_model(
 
 
 def _load_syncs(
-    root: Path, env: Mapping[str, str], kinds: ConnectionKinds, issues: list[ConfigIssue]
+    root: Path, env: Mapping[str, str], kinds: ConnectionKinds, issues: list[ConfigIssue], warnings: list[ConfigIssue]
 ) -> dict[str, LoadedSync]:
     directory = root / SYNCS_DIR
     files = sorted(p for p in directory.glob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
@@ -189,6 +213,7 @@ def _load_syncs(
         issues.extend(_env_issues(doc, resolved.problems))
         data: dict[str, Any] = {"name": path.stem, **resolved.data}
         issues.extend(check_sync(doc, data, kinds, root))
+        warnings.extend(sync_warnings(doc, data, kinds))
         if isinstance(data["name"], str):
             entries.append(SyncEntry(data["name"], doc, data))
         try:
@@ -211,10 +236,13 @@ def _query(spec: SyncSpec, root: Path) -> str:
         return source.query
     if source.table:
         return f"select * from {source.table}"
+    target, _, _ = project_file(root, source.file or "")
+    if target is None:
+        return ""  # already an issue of this sync (outside the project, missing, too large): it never loads
     try:
-        return (root / (source.file or "")).read_text(encoding="utf-8")
-    except OSError:
-        return ""  # `file:` not found is already an issue of this sync, so this project never loads
+        return target.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def _env_issues(doc: Document, problems: list[Any]) -> list[ConfigIssue]:

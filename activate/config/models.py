@@ -40,7 +40,10 @@ class CountOrPercent(StrictModel):
         if isinstance(value, str):
             match = _PERCENT.match(value)
             if match:
-                return cls(percent=float(match.group(1)))
+                percent = float(match.group(1))
+                if percent > 100:
+                    raise ValueError(f"a percentage is at most 100%, got {value!r}")
+                return cls(percent=percent)
             if value.strip().isdigit():
                 return cls(count=int(value))
         raise ValueError(f"expected a count like 50 or a percentage like '5%', got {value!r}")
@@ -200,6 +203,13 @@ class DestinationSpec(StrictModel):
     bulk_threshold: int = Field(default=2000, gt=0)
     batch_size: int | None = Field(default=None, gt=0)
     associations: list[AssociationSpec] = Field(default_factory=list)
+
+    @field_validator("object")
+    @classmethod
+    def _named_object(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty: name the HubSpot object type, Salesforce sObject, channel or path")
+        return value
 
 
 class GuardrailSpec(StrictModel):

@@ -14,7 +14,7 @@ from activate.config.models import ConnectionSpec, ProjectSpec, SyncSpec
 from activate.config.positions import Positions, format_path
 from activate.config.secrets import SecretMasker
 from activate.config.templates import columns_used, is_template, template_strings
-from activate.errors import UsageError
+from activate.errors import ConfigIssue, UsageError
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,8 @@ class Project:
     syncs: dict[str, LoadedSync]
     secrets: SecretMasker
     positions: Positions = field(default_factory=lambda: Positions("activate.yml"))
+    warnings: tuple[ConfigIssue, ...] = ()
+    """What is valid but unsafe (insert mode on a webhook that may not drop replays): `validate` prints them."""
 
     def run_order(self, names: Iterable[str] | None = None) -> list[str]:
         """Sync names (all, or `names` plus nothing else) ordered so each runs after its dependencies (`after:` and

@@ -3,13 +3,24 @@
 A mapping value is a source column name unless it contains Jinja markup (`{{` or `{%`), in which case it is a
 template over `row` (the same rule as `activate.plan.mapping`, which renders them). `columns_used` tells which
 source columns a value reads, so a missing one can be reported at the mapping's position.
+
+`template_problem` is the validation of a template before any row exists: syntax, then a walk of the parsed tree
+for what would only fail (or be refused by the sandbox) at render time: unknown filters and tests, attributes and
+keys starting with `_` (`cycler.__init__.__globals__`, `''.__class__.__mro__`), and tags that load other templates.
+The sandbox stays as the second line of defence at render time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from activate.config.hints import did_you_mean
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 _MARKUP = ("{{", "{%")
 
@@ -21,21 +32,65 @@ def is_template(value: str) -> bool:
 
 @dataclass(frozen=True)
 class TemplateSyntax:
-    """A Jinja syntax error: `line` is 1-based within the template text."""
+    """What is wrong with a template (a syntax error, an unknown filter, ...): `line` is 1-based within its text."""
 
     line: int
     message: str
+    hint: str | None = None
 
 
-def syntax_error(text: str) -> TemplateSyntax | None:
-    """The template's syntax error, or None when it parses."""
+@cache
+def environment() -> Environment:
+    """The environment templates are checked against: a sandboxed one with Jinja's built-in filters and tests,
+    the same set the run's rendering environment (`activate.plan.mapping`) offers."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+def template_problem(text: str) -> TemplateSyntax | None:
+    """The first thing that would make the template fail or be refused at render time, or None."""
     import jinja2
+    from jinja2 import nodes
 
+    env = environment()
     try:
-        jinja2.Environment().parse(text)
+        tree = env.parse(text)
     except jinja2.TemplateSyntaxError as exc:
         return TemplateSyntax(exc.lineno or 1, exc.message or "invalid template")
-    return None
+    problems: list[TemplateSyntax] = []
+    for node in tree.find_all(nodes.Node):
+        line = getattr(node, "lineno", 1) or 1
+        if isinstance(node, nodes.Filter | nodes.Test):
+            kind, known = ("filter", env.filters) if isinstance(node, nodes.Filter) else ("test", env.tests)
+            if node.name not in known:
+                hint = did_you_mean(node.name, known) or f"Jinja's built-in {kind}s are the ones available"
+                problems.append(TemplateSyntax(line, f"unknown {kind} '{node.name}'", hint))
+            elif isinstance(node, nodes.Filter) and node.name == "attr" and _private(_first_const(node.args)):
+                problems.append(_private_access(line, str(_first_const(node.args))))
+        elif isinstance(node, nodes.Getattr) and _private(node.attr):
+            problems.append(_private_access(line, node.attr))
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and _private(node.arg.value):
+            problems.append(_private_access(line, node.arg.value))
+        elif isinstance(node, nodes.Extends | nodes.Include | nodes.Import | nodes.FromImport):
+            tag = type(node).__name__.lower().replace("fromimport", "from ... import")
+            problems.append(TemplateSyntax(line, f"'{tag}' cannot be used: a mapping template cannot load others"))
+    return min(problems, key=lambda p: p.line) if problems else None
+
+
+def _private(name: Any) -> bool:
+    return isinstance(name, str) and name.startswith("_")
+
+
+def _first_const(args: list[Any]) -> Any:
+    from jinja2 import nodes
+
+    return args[0].value if args and isinstance(args[0], nodes.Const) else None
+
+
+def _private_access(line: int, name: str) -> TemplateSyntax:
+    return TemplateSyntax(line, f"'{name}' cannot be used: names starting with '_' are internal to Python")
 
 
 def columns_used(value: str) -> set[str]:

@@ -43,4 +43,5 @@ def test_public_api() -> None:
         "secrets",
         "templates",
         "validation",
+        "yaml_limits",
     }

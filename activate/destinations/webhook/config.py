@@ -23,6 +23,8 @@ class WebhookConnection(ConnectionSpec):
     `headers` are sent with every request (typically `Authorization`); their values are secrets, masked wherever
     the connection is printed. `timeout` bounds each request in seconds; `batch_size` caps rows per POST (a sync's
     `destination.batch_size` may lower it). `rate_limit` overrides the default 10 requests/s, 4 in flight.
+    `idempotent_inserts: true` declares that the endpoint drops a request whose `Idempotency-Key` it has seen;
+    without it `validate` warns about insert-mode syncs, whose retried batches would create records again.
     """
 
     type: Literal["webhook"] = "webhook"
@@ -31,6 +33,7 @@ class WebhookConnection(ConnectionSpec):
     timeout: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, gt=0)
     rate_limit: RateLimitSpec | None = None
+    idempotent_inserts: bool = False
 
     @field_validator("url")
     @classmethod
