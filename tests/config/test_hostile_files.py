@@ -129,3 +129,12 @@ def test_a_webhook_connection_caps_the_batch_size_of_its_syncs(tmp_path: Path) -
     )
     (issue,) = _issues(root)
     assert "destination.batch_size: batch_size 80 is over the maximum of connection 'hooks': 50" in issue
+
+
+def test_templates_are_checked_against_the_filters_and_tests_the_run_renders_with() -> None:
+    from activate.config.templates import environment
+    from activate.plan import mapping
+
+    rendering = mapping._ENV
+    assert set(environment().filters) == set(rendering.filters)
+    assert set(environment().tests) == set(rendering.tests)
