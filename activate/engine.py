@@ -392,7 +392,7 @@ class _Run:
 
     def _record_invalid(self, workspace: PlannedDiff, op: Operation) -> None:
         for chunk in workspace.invalid_rows():
-            results = [RowResult(r.row_key, RowStatus.REJECTED, None, "INVALID_ROW", r.reason, 0, op) for r in chunk]
+            results = [RowResult(r.row_key, RowStatus.REJECTED, None, r.code, r.reason, 0, op) for r in chunk]
             self._record(results, {})
 
     def _settle_without_calls(self, workspace: PlannedDiff, ops: dict[str, Operation | None]) -> None:

@@ -3,16 +3,77 @@
 Given the staged snapshot (row_number, row_key, row_hash, invalid_reason) and the sync's stored state,
 rejections and intents, every row is classified once: added, changed, removed or unchanged. Only rows to act on
 are kept. Rows with a key but unusable data (a duplicate key, NaN, bytes) are neither sent nor treated as removed.
+
+Duplicates, in the `dupes` relation (row_key, code, reason), are of two kinds:
+- a primary key that several rows carry: none of them is sent (which one is right cannot be known);
+- a match value (the sync's `destination.match`, the vendor's external id) that several rows carry: they would all
+  land on one destination record, each overwriting the last. The row with the smallest key wins (deterministic
+  from run to run); every other is rejected with `DUPLICATE_MATCH_VALUE`, is not sent and is not treated as
+  removed (a mirror must not delete the record the winner holds). Match values compare trimmed and
+  case-insensitively, as HubSpot compares emails and Salesforce External IDs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 
-def dupes_sql(snapshot: str) -> str:
-    """Keys that more than one snapshot row carries."""
-    return (
-        f"SELECT row_key, count(*) AS n FROM {snapshot} WHERE row_key IS NOT NULL GROUP BY row_key HAVING count(*) > 1"
+DUPLICATE_KEY = "INVALID_ROW"
+DUPLICATE_MATCH_VALUE = "DUPLICATE_MATCH_VALUE"
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def dupes_sql(snapshot: str, match: tuple[str, str] | None = None, literal: Callable[[str], str] = _text) -> str:
+    """Rows not to send because another row shares their key or match value: row_key, code, reason.
+
+    `match` is (staged column holding the match value's canonical text, destination field name), or None when the
+    sync has no match field read straight from a column. `literal` quotes a string in the dialect.
+    """
+    duplicate_keys = (
+        f"SELECT row_key, {_text(DUPLICATE_KEY)} AS code, 'duplicate primary key: ' || CAST(count(*) AS VARCHAR) "
+        f"|| ' rows of the query share it; none was sent' AS reason "
+        f"FROM {snapshot} WHERE row_key IS NOT NULL GROUP BY row_key HAVING count(*) > 1"
     )
+    if match is None:
+        return duplicate_keys
+    column, field = match
+    value = f"lower(trim({column}))"
+    # candidates: rows that could be sent (a key of their own, usable data, a match value)
+    ranked = (
+        f"SELECT row_key, row_number() OVER (PARTITION BY {value} ORDER BY row_key) AS rank, "
+        f"first_value(row_key) OVER (PARTITION BY {value} ORDER BY row_key) AS winner FROM {snapshot} "
+        f"WHERE row_key IS NOT NULL AND invalid_reason IS NULL AND {column} IS NOT NULL AND row_key IN "
+        f"(SELECT row_key FROM {snapshot} WHERE row_key IS NOT NULL GROUP BY row_key HAVING count(*) = 1)"
+    )
+    reason = (
+        literal("duplicate match value: the row with key ")
+        + " || winner || "
+        + literal(f" has the same {field}, and both would write one destination record; only that row is sent")
+    )
+    duplicate_matches = (
+        f"SELECT row_key, {_text(DUPLICATE_MATCH_VALUE)} AS code, {reason} AS reason "
+        f"FROM ({ranked}) activate_ranked WHERE rank > 1"
+    )
+    return f"{duplicate_keys} UNION ALL {duplicate_matches}"
+
+
+def invalid_sql(snapshot: str, dupes: str) -> str:
+    """Rows that cannot be sent, in source order: row_key (or `<row N>` without one), reason, code."""
+    return f"""
+        SELECT coalesce(s.row_key, '<row ' || CAST(s.row_number AS VARCHAR) || '>'),
+               coalesce(s.invalid_reason, d.reason),
+               CASE WHEN s.invalid_reason IS NULL AND d.code IS NOT NULL THEN d.code ELSE {_text(DUPLICATE_KEY)} END
+        FROM {snapshot} s LEFT JOIN {dupes} d ON d.row_key = s.row_key
+        WHERE s.invalid_reason IS NOT NULL OR s.row_key IS NULL OR d.row_key IS NOT NULL
+        ORDER BY s.row_number
+    """
+
+
+def duplicate_matches_sql(dupes: str) -> str:
+    """How many rows lost to another with the same match value."""
+    return f"SELECT count(*) FROM {dupes} WHERE code = {_text(DUPLICATE_MATCH_VALUE)}"
 
 
 def classify_sql(

@@ -28,10 +28,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
-from activate.diff.canonical import JsonKind
-from activate.diff.classify import classify_sql, counts_sql, dupes_sql, totals_sql
+from activate.diff.canonical import JsonKind, staged_name
+from activate.diff.classify import (
+    classify_sql,
+    counts_sql,
+    dupes_sql,
+    duplicate_matches_sql,
+    invalid_sql,
+    totals_sql,
+)
 from activate.diff.dialects import DuckDBSession, PostgresSession, SnowflakeSession, WarehouseSession
-from activate.diff.workspace import DiffCounts, InvalidRow, PlannedRow
+from activate.diff.workspace import DiffCounts, InvalidRow, MatchField, PlannedRow
 from activate.errors import UsageError
 from activate.sources.config import DuckDBConnection, PostgresConnection, SnowflakeConnection
 from activate.state.store import RecordedBatch, StateStore, state_changes
@@ -147,13 +154,24 @@ class NativeDiff:
         name = self.session.literal(self.sync_name)
         return f"(SELECT {columns} FROM {self.target.table(table)} WHERE sync_name = {name})"
 
-    def diff(self, config_hash: str, *, full_resync: bool = False, retry_rejected: bool = False) -> DiffCounts:
+    def diff(
+        self,
+        config_hash: str,
+        *,
+        full_resync: bool = False,
+        retry_rejected: bool = False,
+        match: MatchField | None = None,
+    ) -> DiffCounts:
         """Classify every row in the warehouse; only added, changed and removed rows are kept in `activate_ops`."""
         state = self._sync_rows("activate_state", "row_key, row_hash, config_hash, destination_id")
         rejections = self._sync_rows("activate_rejections", "row_key, row_hash, config_hash")
         intents = self._sync_rows("activate_intents", "row_key, row_hash")
         run = self.session.execute
-        run(f"CREATE TEMPORARY TABLE activate_dupes AS {dupes_sql('activate_snapshot')}")
+        staged_match = None
+        if match is not None and match[0] in self._hashed:
+            staged_match = (staged_name(self._hashed.index(match[0])), match[1])
+        dupes = dupes_sql("activate_snapshot", staged_match, self.session.literal)
+        run(f"CREATE TEMPORARY TABLE activate_dupes AS {dupes}")
         classified = classify_sql(
             snapshot="activate_snapshot",
             dupes="activate_dupes",
@@ -170,6 +188,7 @@ class NativeDiff:
         totals = self.session.fetchone(totals_sql("activate_snapshot", "activate_dupes"))
         rows_read, valid = int(totals[0] or 0), int(totals[1] or 0)
         state_rows = int(self.session.fetchone(f"SELECT count(*) FROM {state} st")[0] or 0)
+        duplicate_match = int(self.session.fetchone(duplicate_matches_sql("activate_dupes"))[0] or 0)
         return DiffCounts(
             rows_read=rows_read,
             added=added,
@@ -180,6 +199,7 @@ class NativeDiff:
             held_back=held_back,
             config_changed=config_changed,
             state_rows=state_rows,
+            duplicate_match=duplicate_match,
         )
 
     def _fetch(self, sql: str, chunk: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -218,17 +238,8 @@ class NativeDiff:
 
     def invalid_rows(self, chunk: int = 5_000) -> Iterator[list[InvalidRow]]:
         """Rows that cannot be sent, each with its reason."""
-        sql = """
-            SELECT coalesce(s.row_key, '<row ' || CAST(s.row_number AS VARCHAR) || '>'),
-                   coalesce(s.invalid_reason,
-                            'duplicate primary key: ' || CAST(d.n AS VARCHAR) || ' rows of the query share it; '
-                            || 'none was sent')
-            FROM activate_snapshot s LEFT JOIN activate_dupes d ON d.row_key = s.row_key
-            WHERE s.invalid_reason IS NOT NULL OR s.row_key IS NULL OR d.row_key IS NOT NULL
-            ORDER BY s.row_number
-        """
-        for rows in self._fetch(sql, chunk):
-            yield [InvalidRow(r[0], r[1]) for r in rows]
+        for rows in self._fetch(invalid_sql("activate_snapshot", "activate_dupes"), chunk):
+            yield [InvalidRow(r[0], r[1], r[2]) for r in rows]
 
     def close(self) -> None:
         logger.info(

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from activate.diff.canonical import JsonKind, literal, payload_sql, snapshot_select, staged_name
-from activate.diff.classify import classify_sql, counts_sql, dupes_sql, totals_sql
+from activate.diff.classify import (
+    DUPLICATE_KEY,
+    classify_sql,
+    counts_sql,
+    dupes_sql,
+    duplicate_matches_sql,
+    invalid_sql,
+    totals_sql,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -42,6 +50,7 @@ class DiffCounts:
     held_back: int  # rejected earlier with the same data: not re-sent until the data changes
     config_changed: int  # rows synced under another configuration (re-sent once)
     state_rows: int
+    duplicate_match: int = 0  # rows (among `invalid`) sharing their match value with a row of smaller key
 
 
 @dataclass(frozen=True)
@@ -59,10 +68,14 @@ class PlannedRow:
 
 @dataclass(frozen=True)
 class InvalidRow:
-    """A snapshot row that cannot be sent: null key, duplicate key, NaN, bytes."""
+    """A snapshot row that cannot be sent: null key, duplicate key or match value, NaN, bytes."""
 
     row_key: str
     reason: str
+    code: str = DUPLICATE_KEY
+
+
+MatchField = tuple[str, str]  # (source column the match field reads, destination field name)
 
 
 class DiffWorkspace:
@@ -211,10 +224,23 @@ class DiffWorkspace:
 
     # -- diff -------------------------------------------------------------------------------------------------------
 
-    def diff(self, config_hash: str, *, full_resync: bool = False, retry_rejected: bool = False) -> DiffCounts:
-        """Classify every row in one set-based pass; keeps only added, changed and removed rows in `ops`."""
+    def diff(
+        self,
+        config_hash: str,
+        *,
+        full_resync: bool = False,
+        retry_rejected: bool = False,
+        match: MatchField | None = None,
+    ) -> DiffCounts:
+        """Classify every row in one set-based pass; keeps only added, changed and removed rows in `ops`.
+
+        `match`: the sync's match field and the column it reads, so rows sharing a match value are found.
+        """
         con = self.con
-        con.execute(f"CREATE TABLE dupes AS {dupes_sql('snapshot')}")
+        staged_match = None
+        if match is not None and match[0] in self._hashed:
+            staged_match = (staged_name(self._hashed.index(match[0])), match[1])
+        con.execute(f"CREATE TABLE dupes AS {dupes_sql('snapshot', staged_match)}")
         classified = classify_sql(
             snapshot="snapshot",
             dupes="dupes",
@@ -233,6 +259,7 @@ class DiffWorkspace:
         assert totals is not None
         rows_read, valid = int(totals[0] or 0), int(totals[1] or 0)
         state_rows = self._scalar("SELECT count(*) FROM state")
+        duplicate_match = self._scalar(duplicate_matches_sql("dupes"))
         self._detach_state()
         unchanged = valid - added - changed - held_back
         return DiffCounts(
@@ -245,6 +272,7 @@ class DiffWorkspace:
             held_back=held_back,
             config_changed=config_changed,
             state_rows=state_rows,
+            duplicate_match=duplicate_match,
         )
 
     def _scalar(self, sql: str) -> int:
@@ -286,22 +314,13 @@ class DiffWorkspace:
     def invalid_rows(self, chunk: int = 5_000) -> Iterator[list[InvalidRow]]:
         """Rows that cannot be sent, each with its reason."""
         cursor = self.con.cursor()
-        cursor.execute(
-            """
-            SELECT coalesce(s.row_key, '<row ' || s.row_number || '>'),
-                   coalesce(s.invalid_reason,
-                            'duplicate primary key: ' || d.n || ' rows of the query share it; none was sent')
-            FROM snapshot s LEFT JOIN dupes d ON d.row_key = s.row_key
-            WHERE s.invalid_reason IS NOT NULL OR s.row_key IS NULL OR d.row_key IS NOT NULL
-            ORDER BY s.row_number
-            """
-        )
+        cursor.execute(invalid_sql("snapshot", "dupes"))
         try:
             while True:
                 rows = cursor.fetchmany(chunk)
                 if not rows:
                     return
-                yield [InvalidRow(r[0], r[1]) for r in rows]
+                yield [InvalidRow(r[0], r[1], r[2]) for r in rows]
         finally:
             cursor.close()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from activate.diff.native import NativeDiff, NativeTarget, native_target, open_session
-from activate.diff.workspace import DiffCounts, DiffWorkspace
+from activate.diff.workspace import DiffCounts, DiffWorkspace, MatchField
 from activate.errors import ConfigError, ConfigIssue, SourceError
 from activate.plan.mapping import RenderError, RowMapping, parse_payload
 from activate.plan.plan import MODE_OPERATIONS, Plan, check_guardrails
@@ -115,7 +115,10 @@ class PlanBuilder:
             used = self.mapping.columns()
             native.stage_snapshot(self.sync.query, spec.source.key_columns, sorted(columns if used is None else used))
             return native.diff(
-                self.sync.config_hash, full_resync=self.options.full_resync, retry_rejected=self.options.retry_rejected
+                self.sync.config_hash,
+                full_resync=self.options.full_resync,
+                retry_rejected=self.options.retry_rejected,
+                match=self._match_field(),
             )
         except SourceError as exc:
             raise SourceError(f"sync '{spec.name}': the query failed: {self.project.secrets.mask(str(exc))}") from exc
@@ -149,8 +152,22 @@ class PlanBuilder:
             source.close()
         workspace.stage_state(self.reader, spec.name)
         return workspace.diff(
-            self.sync.config_hash, full_resync=self.options.full_resync, retry_rejected=self.options.retry_rejected
+            self.sync.config_hash,
+            full_resync=self.options.full_resync,
+            retry_rejected=self.options.retry_rejected,
+            match=self._match_field(),
         )
+
+    def _match_field(self) -> MatchField | None:
+        """(source column, field) of the sync's match field when it reads a column: duplicates are found in SQL.
+
+        A templated match field is left to the destination (which refuses or merges as its API does).
+        """
+        match = self.sync.spec.destination.match
+        for source in self.mapping.fields:
+            if source.field == match and source.column is not None:
+                return (source.column, match)
+        return None
 
     def _describe(self, plan: Plan, counts: DiffCounts) -> Plan:
         spec = self.sync.spec
@@ -166,8 +183,14 @@ class PlanBuilder:
                 f"{counts.held_back} rows were rejected earlier and have not changed: not re-sent "
                 "(use --retry-rejected to send them anyway)"
             )
-        if counts.invalid:
-            plan.notes.append(f"{counts.invalid} rows cannot be sent (null or duplicate key, NaN, bytes)")
+        if counts.duplicate_match:
+            plan.notes.append(
+                f"{counts.duplicate_match} rows share their {spec.destination.match} with a row of smaller key: "
+                "rejected with DUPLICATE_MATCH_VALUE (only one row per destination record is sent)"
+            )
+        other_invalid = counts.invalid - counts.duplicate_match
+        if other_invalid:
+            plan.notes.append(f"{other_invalid} rows cannot be sent (null or duplicate key, NaN, bytes)")
         return plan
 
     def _samples(self) -> dict[str, list[dict[str, Any]]]:

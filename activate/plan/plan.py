@@ -86,6 +86,7 @@ class Plan:
             "removed": c.removed,
             "unchanged": c.unchanged,
             "invalid": c.invalid,
+            "duplicate_match": c.duplicate_match,
             "held_back": c.held_back,
             "config_changed": c.config_changed,
             "full_resync": self.full_resync,
