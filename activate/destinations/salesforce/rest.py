@@ -23,7 +23,26 @@ _NUMERIC = frozenset({"double", "int", "long", "currency", "percent"})
 
 
 def record(sobject: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    return {"attributes": {"type": sobject}, **fields}
+    """An sObject Collections record. A lookup by external id, mapped as `Relationship.ExternalIdField`, is sent
+    as Salesforce's nested reference `"Relationship": {"ExternalIdField": value}`; a null value clears the lookup
+    field itself (`AccountId` for `Account`, `Parent__c` for `Parent__r`), since a reference to nothing is refused.
+    """
+    body: dict[str, Any] = {"attributes": {"type": sobject}}
+    for name, value in fields.items():
+        relationship, dot, parent_field = name.partition(".")
+        if not dot:
+            body[name] = value
+        elif value is None:
+            body[lookup_field(relationship)] = None
+        else:
+            body.setdefault(relationship, {})[parent_field] = value
+    return body
+
+
+def lookup_field(relationship: str) -> str:
+    """The lookup field a relationship name sets, by Salesforce's naming rule (`Account` -> `AccountId`,
+    `Parent__r` -> `Parent__c`)."""
+    return relationship[:-3] + "__c" if relationship.endswith("__r") else relationship + "Id"
 
 
 def _results(value: Any, expected: int) -> list[dict[str, Any]]:

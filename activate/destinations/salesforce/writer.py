@@ -10,6 +10,10 @@ Per operation:
     delete   (mirror) collections delete of the stored Id (looked up by External ID when none was stored); a
              record already gone counts as deleted
 
+A mapping key `Relationship.ExternalIdField` (`Account.Ext_Account__c`) sets a lookup by the parent's External ID:
+a nested reference in Collections (`rest.record`), the dotted column itself in Bulk CSV. Salesforce resolves it; a
+parent that does not exist is a per-record INVALID_FIELD, so the row is rejected and the batch goes on.
+
 Bulk is used for upsert/insert when `api: bulk`, or `api: auto` and the operation has at least `bulk_threshold`
 rows (`batch_size` then hands the whole operation to one `write`). Two rows with the same External ID value are
 never sent in one request or job: later occurrences go in follow-up rounds, so each lands as its own write.
@@ -149,7 +153,42 @@ class SalesforceDestination:
             return [f"Salesforce refused to describe {self.sobject}: {exc.message}"]
         except WriterError as exc:
             return [f"could not reach Salesforce at {self.connection.instance_url}: {exc.message}"]
-        return _check_fields(describe, self.sobject, self.match, list(fields), self.context.spec.mode)
+        plain = [name for name in fields if "." not in name]
+        problems: list[str] = []
+        for name in dict.fromkeys(name for name in fields if "." in name):
+            lookup, problem = self._check_lookup(describe, name)
+            if problem:
+                problems.append(problem)
+            elif lookup and lookup not in plain:
+                plain.append(lookup)  # the lookup field itself must be writable
+        return _check_fields(describe, self.sobject, self.match, plain, self.context.spec.mode) + problems
+
+    def _check_lookup(self, describe: dict[str, Any], name: str) -> tuple[str | None, str | None]:
+        """A `Relationship.ExternalIdField` mapping key: the relationship exists on this sObject and the parent's
+        field is an External ID (what Salesforce needs to resolve the parent). Returns (lookup field, problem)."""
+        relationship, _, parent_field = name.partition(".")
+        lookup = next((f for f in describe.get("fields", []) if f.get("relationshipName") == relationship), None)
+        if lookup is None:
+            known = sorted(str(f["relationshipName"]) for f in describe.get("fields", []) if f.get("relationshipName"))
+            close = difflib.get_close_matches(relationship, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f"; its relationships: {', '.join(known) or 'none'}"
+            return None, f"mapping '{name}': {self.sobject} has no relationship '{relationship}'{hint}"
+        problems = []
+        for parent in lookup.get("referenceTo") or []:
+            try:
+                parent_describe = self._call(functools.partial(_describe, sobject=str(parent)))
+            except WriterError as exc:
+                problems.append(f"mapping '{name}': cannot describe {parent}: {exc.message}")
+                continue
+            spec = next((f for f in parent_describe.get("fields", []) if f.get("name") == parent_field), None)
+            if spec is None:
+                problems.append(f"mapping '{name}': {parent} has no field '{parent_field}'")
+            elif not spec.get("externalId") and parent_field != "Id":
+                problems.append(
+                    f"mapping '{name}': field '{parent_field}' on {parent} is not an External ID field, so Salesforce "
+                    "cannot find the parent by it; mark it External ID (and Unique) in Setup > Object Manager"
+                )
+        return str(lookup.get("name")), "; ".join(problems) or None
 
     def close(self) -> None:
         self.http.close()
@@ -399,6 +438,10 @@ class SalesforceDestination:
                 result = sink[row.key]
                 if result.status == RowStatus.SUCCEEDED and result.destination_id is None:
                     sink[row.key] = RowResult.ok(row.key, row.destination_id, attempts=result.attempts)
+
+
+def _describe(sf: Salesforce, *, sobject: str) -> dict[str, Any]:
+    return rest.describe(sf, sobject)
 
 
 def _chunks(rows: Sequence[RowOp], size: int) -> list[Sequence[RowOp]]:

@@ -208,13 +208,11 @@ class BulkIngest:
             if injected:
                 self.fail_next_jobs -= 1
         schema = self.org.objects[job.object]
-        unknown = [name for name in job.header if name not in schema.fields]
+        unknown = [p for p in (self.org.column_problem(schema, name) for name in job.header) if p]
         if injected or unknown:
             job.final_state = "Failed"
             job.error_message = (
-                "InternalServerError : job processing failed (injected)"
-                if injected
-                else f"InvalidBatch : Field name not found : {unknown[0]}"
+                "InternalServerError : job processing failed (injected)" if injected else f"InvalidBatch : {unknown[0]}"
             )
             job.unprocessed = body
             return

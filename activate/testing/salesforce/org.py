@@ -128,16 +128,24 @@ class SalesforceOrg:
     def create(self, sobject: str, values: dict[str, Any]) -> Outcome:
         with self._lock:
             schema = self.objects[sobject]
-            error = self._fault(None) or self._validate(schema, values, existing=None)
+            resolved = self._resolve_references(schema, values)
+            if isinstance(resolved, RecordError):
+                self.writes += 1
+                return Outcome(None, error=resolved)
+            error = self._fault(None) or self._validate(schema, resolved, existing=None)
             if error:
                 return Outcome(None, error=error)
-            return self._insert(schema, values)
+            return self._insert(schema, resolved)
 
     def update(self, sobject: str, values: dict[str, Any]) -> Outcome:
         with self._lock:
             schema = self.objects[sobject]
             record_id = values.get("Id")
-            rest = {k: v for k, v in values.items() if k != "Id"}
+            rest_or_error = self._resolve_references(schema, {k: v for k, v in values.items() if k != "Id"})
+            if isinstance(rest_or_error, RecordError):
+                self.writes += 1
+                return Outcome(str(record_id) if record_id else None, error=rest_or_error)
+            rest = rest_or_error
             existing = self._records[sobject].get(str(record_id)) if record_id else None
             if existing is None:
                 self.writes += 1
@@ -160,6 +168,11 @@ class SalesforceOrg:
                 )
             existing_id = self._unique.get((sobject, external_field), {}).get(_key(value))
             existing = self._records[sobject].get(existing_id) if existing_id else None
+            resolved = self._resolve_references(schema, values)
+            if isinstance(resolved, RecordError):
+                self.writes += 1
+                return Outcome(existing_id, error=resolved)
+            values = resolved
             error = self._fault(existing_id) or self._validate(schema, values, existing=existing)
             if error:
                 return Outcome(existing_id, error=error)
@@ -228,6 +241,86 @@ class SalesforceOrg:
         if match["limit"]:
             rows = rows[: int(match["limit"])]
         return sobject, [{name: r.get(name) for name in fields} for r in rows]
+
+    # ----- relationship references -------------------------------------------------------------------------------
+
+    def column_problem(self, schema: SObjectSchema, name: str) -> str | None:
+        """Why a Bulk CSV column cannot be written (None when it can): an unknown field, or a relationship column
+        `Relationship.ExternalIdField` whose relationship or parent External ID field does not exist."""
+        if "." not in name:
+            return None if name in schema.fields else f"Field name not found : {name}"
+        relationship, _, parent_field = name.partition(".")
+        problem = self._reference_problem(schema, relationship, parent_field)
+        if problem is None:
+            return None
+        return f"Field name not found : {name}" if problem.fields == (relationship,) else problem.message
+
+    def _reference_problem(self, schema: SObjectSchema, relationship: str, parent_field: str) -> RecordError | None:
+        lookup = schema.lookup(relationship)
+        if lookup is None or lookup.reference_to not in self.objects:
+            return RecordError(
+                "INVALID_FIELD", f"No such column '{relationship}' on sobject of type {schema.name}", (relationship,)
+            )
+        parent = self.objects[lookup.reference_to]
+        spec = parent.fields.get(parent_field)
+        if spec is None or not (spec.external_id or spec.name == "Id"):
+            return RecordError(
+                "INVALID_FIELD",
+                f"Field name provided, {parent_field} does not match an External ID, Salesforce Id, or indexed "
+                f"field for {parent.name}",
+                (parent_field,),
+            )
+        return None
+
+    def _resolve_references(self, schema: SObjectSchema, values: dict[str, Any]) -> dict[str, Any] | RecordError:
+        """Relationship references set lookups by the parent's External ID, as Salesforce resolves them: a nested
+        object in REST (`"Account": {"Ext_Account__c": "A-1"}`) or a dotted Bulk column (`Account.Ext_Account__c`)
+        becomes the lookup field (`AccountId`) holding the parent's Id; a parent that does not exist refuses the
+        record (INVALID_FIELD, "Foreign key external ID: ... not found ...")."""
+        resolved: dict[str, Any] = {}
+        for name, value in values.items():
+            if isinstance(value, dict):
+                relationship = name
+                keys = {k: v for k, v in value.items() if k != "attributes"}
+            elif "." in name:
+                relationship, _, parent_field = name.partition(".")
+                keys = {parent_field: value}
+            else:
+                resolved[name] = value
+                continue
+            if len(keys) != 1:
+                return RecordError(
+                    "INVALID_FIELD", f"a reference to {relationship} must name exactly one External ID field"
+                )
+            [(parent_field, key)] = keys.items()
+            problem = self._reference_problem(schema, relationship, parent_field)
+            if problem is not None:
+                return problem
+            lookup = schema.lookup(relationship)
+            assert lookup is not None
+            assert lookup.reference_to is not None
+            if key is None or _key(key) == "":
+                resolved[lookup.name] = None
+                continue
+            parent_id = self._parent_id(lookup.reference_to, parent_field, key)
+            if parent_id is None:
+                return RecordError(
+                    "INVALID_FIELD",
+                    f"Foreign key external ID: {_key(key)} not found for field {parent_field} in entity "
+                    f"{lookup.reference_to}",
+                    (parent_field,),
+                )
+            resolved[lookup.name] = parent_id
+        return resolved
+
+    def _parent_id(self, sobject: str, field_name: str, value: Any) -> str | None:
+        if field_name == "Id":
+            return str(value) if str(value) in self._records.get(sobject, {}) else None
+        index = self._unique.get((sobject, field_name))
+        if index is not None or self.objects[sobject].fields[field_name].unique:
+            return (index or {}).get(_key(value))
+        found = [r["Id"] for r in self._records.get(sobject, {}).values() if _key(r.get(field_name)) == _key(value)]
+        return found[0] if found else None
 
     # ----- internals ---------------------------------------------------------------------------------------------
 

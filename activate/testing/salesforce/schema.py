@@ -29,6 +29,8 @@ class FieldSchema:
     updateable: bool = True
     nillable: bool = True
     defaulted_on_create: bool = False
+    reference_to: str | None = None  # a lookup's parent sObject (`AccountId` -> `Account`)
+    relationship_name: str | None = None  # the name a lookup is set through by external id (`Account`)
 
     @property
     def required(self) -> bool:
@@ -48,6 +50,8 @@ class FieldSchema:
             "nillable": self.nillable,
             "defaultedOnCreate": self.defaulted_on_create,
             "custom": self.name.endswith("__c"),
+            "referenceTo": [self.reference_to] if self.reference_to else [],
+            "relationshipName": self.relationship_name,
         }
 
 
@@ -78,6 +82,10 @@ class SObjectSchema:
     def external_id_fields(self) -> list[str]:
         return [f.name for f in self.fields.values() if f.external_id]
 
+    def lookup(self, relationship: str) -> FieldSchema | None:
+        """The lookup field a relationship name sets (`Account` -> `AccountId`), if this sObject has one."""
+        return next((f for f in self.fields.values() if f.relationship_name == relationship), None)
+
 
 def _system_fields() -> list[FieldSchema]:
     return [
@@ -99,6 +107,9 @@ def _activate_id() -> FieldSchema:
 def default_objects() -> dict[str, SObjectSchema]:
     """Contact, Account, Lead and a custom `Customer__c`, each with the External ID field `Activate_Id__c`.
 
+    Contact.AccountId is a lookup to Account through the relationship `Account`; Account also has the External ID
+    `Ext_Account__c`, so a Contact can name its Account as `Account.Ext_Account__c`.
+
     Required fields are the ones a real org requires: Contact.LastName, Account.Name, Lead.LastName and
     Lead.Company. `Customer__c` requires nothing, so any row shape can land in it.
     """
@@ -112,7 +123,7 @@ def default_objects() -> dict[str, SObjectSchema]:
             FieldSchema("Email", "email", 80),
             FieldSchema("Phone", "phone", 40),
             FieldSchema("Title", length=128),
-            FieldSchema("AccountId", "reference", 18),
+            FieldSchema("AccountId", "reference", 18, reference_to="Account", relationship_name="Account"),
             FieldSchema("Lifetime_Value__c", "double"),
         ),
         "Account": _sobject(
@@ -120,6 +131,7 @@ def default_objects() -> dict[str, SObjectSchema]:
             "001",
             _activate_id(),
             FieldSchema("Name", length=255, nillable=False),
+            FieldSchema("Ext_Account__c", "string", 255, external_id=True, unique=True),
             FieldSchema("Website", length=255),
             FieldSchema("Industry", length=255),
             FieldSchema("AnnualRevenue", "double"),
