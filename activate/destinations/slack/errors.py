@@ -3,7 +3,9 @@
 Slack reports most failures as HTTP 200 `{"ok": false, "error": code}`; only rate limits (429 + `Retry-After`)
 and outages (5xx) use the status. The code decides who is at fault:
 
-    429 / `ratelimited`                         RateLimited (Retry-After honoured by the toolkit)
+    429 / `ratelimited` / `rate_limited`        RateLimited (Retry-After honoured, else the toolkit's backoff);
+                                                `rate_limited` comes as HTTP 200 ok:false (chat.postMessage,
+                                                chat.update: "posted too many messages"), never the row's fault
     5xx / `internal_error`, `fatal_error`, ...  TransientError
     `invalid_auth`, `token_revoked`, ...        AuthFailed: the run fails, no row is to blame
     `missing_scope`, `not_allowed_token_type`   SlackRunError (TerminalError): the app's setup, the run fails
@@ -22,6 +24,7 @@ from activate.http.errors import AuthFailed, RateLimited, TerminalError, Transie
 AUTH_ERRORS = frozenset(
     {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "org_login_required"}
 )
+RATE_LIMIT_ERRORS = frozenset({"ratelimited", "rate_limited"})
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 RUN_ERRORS = frozenset(
     {
@@ -58,9 +61,11 @@ def classify_slack(method: str, status: int, headers: Mapping[str, Any], data: A
     code = data.get("error") if isinstance(data, Mapping) else None
     code = code if isinstance(code, str) and code else None
     detail = _detail(method, code, data)
-    if status == 429 or code == "ratelimited":
+    if status == 429 or code in RATE_LIMIT_ERRORS:
         retry_after = parse_retry_after(_header(headers, "Retry-After"), now=now)
-        return RateLimited(f"{method} rate limited", retry_after=retry_after, code="ratelimited")
+        return RateLimited(
+            f"{method} rate limited ({code or 'HTTP 429'})", retry_after=retry_after, code=code or "ratelimited"
+        )
     if status >= 400 and status != 404:
         error = classify_response(status, {str(k): str(v) for k, v in headers.items()}, None, now=now)
         if error is not None:

@@ -93,6 +93,7 @@ class SlackSimulator:
         self._storm = 0
         self._storm_retry_after = 1
         self._failures: dict[str, list[str]] = {}
+        self._rate_limited: dict[str, list[int | None]] = {}
         self._refused: set[str] = set()
         self._lose_responses: dict[str, int] = {}
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -164,6 +165,15 @@ class SlackSimulator:
             self._storm = requests
             self._storm_retry_after = retry_after
 
+    def rate_limited_next(self, method: str, times: int = 1, retry_after: int | None = None) -> None:
+        """The next `times` calls of `method` answer HTTP 200 `{"ok": false, "error": "rate_limited"}`.
+
+        Slack documents this error for `chat.postMessage` and `chat.update` ("Application has posted too many
+        messages"): unlike `ratelimited` it comes without a 429, and with `Retry-After` only sometimes.
+        """
+        with self._lock:
+            self._rate_limited.setdefault(method, []).extend([retry_after] * times)
+
     def fail_next(self, method: str, error: str, times: int = 1) -> None:
         """The next `times` calls of `method` answer `ok: false` with `error` (e.g. `internal_error`)."""
         with self._lock:
@@ -215,6 +225,12 @@ class SlackSimulator:
         wait = self.limits.take_method(method)
         if wait:
             return _ratelimited(wait), "ratelimited"
+        with self._lock:
+            queued = self._rate_limited.get(method)
+            limited, retry_after = (True, queued.pop(0)) if queued else (False, None)
+        if limited:
+            headers = {} if retry_after is None else {"Retry-After": str(int(retry_after))}
+            return Response(200, {"ok": False, "error": "rate_limited"}, headers), "rate_limited"
         injected = self._take_failure(method)
         if injected is not None:
             return _failure(SlackApiFailure(injected))

@@ -210,3 +210,16 @@ def test_serve_runs_standalone() -> None:
         child.wait(timeout=10)
         if child.stdout is not None:
             child.stdout.close()
+
+
+def test_rate_limited_is_an_ok_false_http_200_and_posts_nothing(sim: SlackSimulator, client: WebClient) -> None:
+    sim.rate_limited_next("chat.postMessage", retry_after=4)
+    sim.rate_limited_next("chat.update")
+    error = slack_error(lambda: client.chat_postMessage(channel="general", text="x"))
+    assert (error.response.status_code, error.response["error"]) == (200, "rate_limited")
+    assert error.response.headers["Retry-After"] == "4"
+    assert sim.messages("general") == []
+    posted = client.chat_postMessage(channel="general", text="x")
+    update = slack_error(lambda: client.chat_update(channel=posted["channel"], ts=posted["ts"], text="y"))
+    assert (update.response["error"], "Retry-After" in update.response.headers) == ("rate_limited", False)
+    assert [m.text for m in sim.messages("general")] == ["x"]

@@ -333,3 +333,25 @@ def test_plugin_is_registered_lazy_and_masks_the_token() -> None:
     from activate.destinations.slack import SlackConnection
 
     assert "xoxb-secret" not in repr(SlackConnection.model_validate({"type": "slack", "token": "xoxb-secret"}))
+
+
+def test_rate_limited_ok_false_is_waited_out_not_rejected(
+    sim: SlackSimulator, new_writer: NewWriter, clock: FakeClock
+) -> None:
+    """Slack's `rate_limited` (HTTP 200, ok:false) is a rate limit: Retry-After when sent, else the backoff."""
+    writer, stats = new_writer()
+    sim.rate_limited_next("chat.postMessage", retry_after=6)
+    sim.rate_limited_next("chat.postMessage")
+    clock.slept.clear()
+    posted = write_one(writer, row("1"))
+    assert posted.status is RowStatus.SUCCEEDED, posted
+    assert [c.error for c in sim.calls("chat.postMessage")] == ["rate_limited", "rate_limited", None]
+    assert clock.slept[0] == 6  # Retry-After honoured
+    assert clock.slept[1] > 0  # none given: the toolkit's backoff
+    assert stats.retries == 2
+
+    sim.rate_limited_next("chat.update", retry_after=3)
+    updated = write_one(writer, row("1", "edited", destination_id=posted.destination_id))
+    assert updated.status is RowStatus.SUCCEEDED, updated
+    assert [m.text for m in sim.messages("general")] == ["edited"]
+    assert sim.workspace.message_count("general") == 1
