@@ -34,6 +34,7 @@ class Request:
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # named groups of the matched route
     received_at: float = 0.0
+    target: str = ""  # the request target as sent: path and still-encoded query (for URI length limits)
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -209,6 +210,7 @@ def _make_handler(server: SimulatorServer) -> type[BaseHTTPRequestHandler]:
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
                 received_at=time.monotonic(),
+                target=self.path,
             )
             try:
                 response = server.respond(request)

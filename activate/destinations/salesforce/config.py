@@ -11,6 +11,8 @@ from activate.config.models import ConnectionSpec, CountOrPercent, RateLimitSpec
 from activate.http.limits import RateLimits
 
 DEFAULT_API_VERSION = "62.0"
+# sObject Collections upsert (PATCH composite/sobjects/{SObject}/{ExternalIdField}) exists from API 46.0 on.
+MIN_API_VERSION = 46.0
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 # Salesforce has no per-second REST limit; what bounds a writer is the org's daily request allocation (shared by
 # every integration in the org, hence the 80% default budget) and 25 concurrent long-running requests per org
@@ -93,6 +95,11 @@ class SalesforceConnection(ConnectionSpec):
         value = value.removeprefix("v")
         if not re.fullmatch(r"\d{2,3}\.\d", value):
             raise ValueError("expected an API version like '62.0'")
+        if float(value) < MIN_API_VERSION:
+            raise ValueError(
+                f"API version {value} is too old: sObject Collections upsert needs {MIN_API_VERSION:.1f} or later "
+                f"(use '{DEFAULT_API_VERSION}')"
+            )
         return value
 
     def limits(self) -> RateLimits:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus
 
 from activate.destinations.encoding import dumps_exact, plain_number
 
@@ -17,8 +18,12 @@ if TYPE_CHECKING:
     from simple_salesforce.api import Salesforce
 
 MAX_RECORDS = 200
-# A SOQL `IN (...)` list travels in the GET URL; keep the query well under the ~16 KB URL limits on the way.
-MAX_SOQL_CHARS = 8_000
+# Salesforce refuses a request URI over 16,384 bytes with 414, and a URI and headers over 16,384 bytes together with
+# 431 (help article 000386264). A SOQL `IN (...)` list travels in the GET URI, percent-encoded (a CJK character is 9
+# bytes there), so lookups are split by encoded size; HEADER_ALLOWANCE keeps room for our headers (bearer token,
+# user agent, ...), which take well under 1 KB.
+MAX_URI_BYTES = 16_384
+HEADER_ALLOWANCE = 2_048
 _NUMERIC = frozenset({"double", "int", "long", "currency", "percent"})
 
 
@@ -90,17 +95,32 @@ def soql_literal(value: Any, field_type: str) -> str:
     return f"'{text}'"
 
 
-def lookup_chunks(values: Iterable[Any], field_type: str) -> Iterator[list[str]]:
-    """SOQL literals for `values`, chunked so each `IN (...)` list stays short enough for one GET."""
+def lookup_soql(sobject: str, field: str, literals: Sequence[str]) -> str:
+    return f"SELECT Id, {field} FROM {sobject} WHERE {field} IN ({', '.join(literals)})"
+
+
+def query_uri_bytes(api_version: str, soql: str) -> int:
+    """Bytes of the request URI `sf.query(soql)` sends (`requests` encodes the query as quote_plus does)."""
+    return len(f"/services/data/v{api_version}/query/?q=".encode()) + len(quote_plus(soql, safe=""))
+
+
+def lookup_chunks(
+    values: Iterable[Any], field_type: str, *, sobject: str, field: str, api_version: str
+) -> Iterator[list[str]]:
+    """SOQL literals for `values`, chunked so each lookup's encoded GET URI stays within Salesforce's limit (and at
+    most 200 values, which match at most 200 records: one page of results)."""
+    budget = MAX_URI_BYTES - HEADER_ALLOWANCE - query_uri_bytes(api_version, lookup_soql(sobject, field, []))
+    separator = len(quote_plus(", ", safe=""))
     chunk: list[str] = []
     size = 0
     for value in values:
         literal = soql_literal(value, field_type)
-        if chunk and (size + len(literal) + 1 > MAX_SOQL_CHARS or len(chunk) >= MAX_RECORDS):
+        cost = len(quote_plus(literal, safe=""))
+        if chunk and (size + separator + cost > budget or len(chunk) >= MAX_RECORDS):
             yield chunk
             chunk, size = [], 0
+        size += cost + (separator if chunk else 0)
         chunk.append(literal)
-        size += len(literal) + 1
     if chunk:
         yield chunk
 
@@ -110,7 +130,7 @@ def lookup(sf: Salesforce, sobject: str, field: str, literals: Sequence[str]) ->
 
     One request: at most 200 values of a unique field match at most 200 records, inside SOQL's first page (2,000).
     """
-    soql = f"SELECT Id, {field} FROM {sobject} WHERE {field} IN ({', '.join(literals)})"
+    soql = lookup_soql(sobject, field, literals)
     found: dict[str, list[str]] = {}
     result: Any = sf.query(soql)
     for row in result.get("records", []):

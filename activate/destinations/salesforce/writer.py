@@ -26,7 +26,7 @@ from __future__ import annotations
 import difflib
 import functools
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -135,7 +135,7 @@ class SalesforceDestination:
         keys_by_value = {rest.match_text(self._match_value(row)): row.key for row in rows if self._match_value(row)}
         found: dict[str, str] = {}
         field_type = self._field_type(self.match)
-        for literals in rest.lookup_chunks(keys_by_value, field_type):
+        for literals in self._lookup_chunks(keys_by_value, field_type):
             ids = self._call(functools.partial(self._lookup_one, literals=literals))
             for value, record_ids in ids.items():
                 if value in keys_by_value and record_ids:
@@ -395,9 +395,14 @@ class SalesforceDestination:
     def _lookup(self, rows: Sequence[RowOp]) -> dict[str, list[str]]:
         ids: dict[str, list[str]] = {}
         values = list(dict.fromkeys(rest.match_text(row.match_value) for row in rows if row.match_value is not None))
-        for literals in rest.lookup_chunks(values, self._field_type(self.match)):
+        for literals in self._lookup_chunks(values, self._field_type(self.match)):
             ids.update(self._call(functools.partial(self._lookup_one, literals=literals)))
         return ids
+
+    def _lookup_chunks(self, values: Iterable[Any], field_type: str) -> Iterator[list[str]]:
+        return rest.lookup_chunks(
+            values, field_type, sobject=self.sobject, field=self.match, api_version=self.connection.api_version
+        )
 
     def _lookup_one(self, sf: Salesforce, *, literals: Sequence[str]) -> dict[str, list[str]]:
         return rest.lookup(sf, self.sobject, self.match, literals)

@@ -56,6 +56,22 @@ MAX_COLLECTION = 200
 _DATA = r"/services/data/v(?P<v>\d+\.\d+)"
 
 
+MAX_URI_BYTES = 16_384  # a longer request URI answers 414; URI and headers over it together answer 431
+COLLECTIONS_SINCE = 42.0
+COLLECTIONS_UPSERT_SINCE = 46.0
+
+
+def _too_long(request: Request) -> Response | None:
+    """Salesforce's request-size limits (help article 000386264), checked on the bytes as sent."""
+    uri = len(request.target.encode())
+    if uri > MAX_URI_BYTES:
+        return Response(414, "URI Too Long", content_type="text/plain")
+    headers = sum(len(k) + len(v) + 4 for k, v in request.headers.items())
+    if uri + headers > MAX_URI_BYTES:
+        return Response(431, "Request Header Fields Too Large", content_type="text/plain")
+    return None
+
+
 def _errors(status: int, code: str, message: str) -> Response:
     return Response(status, [{"message": message, "errorCode": code}])
 
@@ -180,6 +196,9 @@ class SalesforceSimulator:
 
     def _api(self, handler: Handler, write: bool = False) -> Handler:
         def guarded(request: Request) -> Response:
+            refused = _too_long(request)
+            if refused is not None:
+                return refused
             if not self.identity.authorize(request.header("authorization")):
                 return _errors(401, "INVALID_SESSION_ID", "Session expired or invalid")
             if not self.limits.spend():
@@ -247,6 +266,11 @@ class SalesforceSimulator:
     # ----- sObject Collections -----------------------------------------------------------------------------------
 
     def _collection(self, request: Request, sobject: str | None) -> tuple[list[dict[str, Any]], bool] | Response:
+        # sObject Collections exist from API 42.0 on, their upsert (by External ID) from 46.0 on: an older version
+        # has no such resource
+        since = COLLECTIONS_UPSERT_SINCE if request.params.get("field") else COLLECTIONS_SINCE
+        if float(request.params["v"]) < since:
+            return _errors(404, "NOT_FOUND", "The requested resource does not exist")
         body = request.json()
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
             return _errors(400, "JSON_PARSER_ERROR", 'expected {"allOrNone": ..., "records": [...]}')
