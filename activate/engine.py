@@ -31,6 +31,8 @@ from activate.plan.builder import PlanBuilder, PlanOptions
 from activate.plan.mapping import RenderError, RowMapping, parse_payload
 from activate.plan.plan import MODE_OPERATIONS, Plan
 from activate.rows import Operation, RowResult, RowStatus
+from activate.secrets.connections import new_session
+from activate.secrets.session import secret_scope
 from activate.state.store import RecordedBatch, StateStore, lock_holder_name
 
 if TYPE_CHECKING:
@@ -127,19 +129,24 @@ def run_sync(
     after the batches in flight (a graceful shutdown): status `aborted`, rows not sent stay pending.
     """
     sync = project.sync(sync_name)
-    store = open_state_store(project, sync)
-    run = _Run(project, sync, store, options, clock, observer or _NoObserver(), stop or threading.Event())
-    try:
-        return run.execute()
-    finally:
-        store.dispose()
+    # One secret session per run: each provider secret is fetched once, when the first connection needing it opens.
+    with secret_scope(new_session(project)):
+        store = open_state_store(project, sync)
+        run = _Run(project, sync, store, options, clock, observer or _NoObserver(), stop or threading.Event())
+        try:
+            return run.execute()
+        finally:
+            store.dispose()
 
 
 def check_destination(project: Project, sync_name: str, *, clock: Clock = SYSTEM_CLOCK) -> list[str]:
     """Log in to a sync's destination and check its object and mapped fields; one message per problem."""
     sync = project.sync(sync_name)
     name = sync.spec.destination.connection
-    connection = project.connection(name)
+    try:
+        connection = project.connection(name)
+    except ActivateError as exc:  # a provider secret that cannot be read is this connection's problem
+        return [project.secrets.mask(str(exc))]
     plugin = destination_plugin(connection.type)
     if plugin is None:
         return [f"connection '{name}' has type '{connection.type}', which no destination provides"]

@@ -107,14 +107,21 @@ def validate(
     console.message(f"OK: {len(project.syncs)} syncs valid ({', '.join(project.syncs) or 'none'})")
     if check_connections:
         from activate.engine import check_destination
+        from activate.secrets.checks import check_references
+        from activate.secrets.connections import new_session
+        from activate.secrets.session import secret_scope
 
-        problems = _guard(console, lambda: {name: check_destination(project, name) for name in project.syncs})
+        with secret_scope(new_session(project)):  # each provider secret is fetched once for all the checks
+            references = check_references(project)
+            for check in references:
+                (console.message if check.resolved else console.error)(str(check))
+            problems = _guard(console, lambda: {name: check_destination(project, name) for name in project.syncs})
         for name, found in problems.items():
             for problem in found:
                 console.error(f"{project.sync(name).where('destination')}: {name}: {problem}")
             if not found:
                 console.message(f"{name}: destination reachable, every mapped field exists")
-        if any(problems.values()):
+        if any(problems.values()) or not all(check.resolved for check in references):
             raise typer.Exit(1)
 
 

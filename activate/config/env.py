@@ -1,90 +1,111 @@
-"""`${VAR}` and `${VAR:-default}` in config values, read from the environment.
+"""References in config values: the environment filled in now, provider references kept for later.
 
-Grammar (deliberately the shell's subset everyone already knows):
+Grammar (`activate.secrets.references`): `${NAME}`, `${NAME:-default}`, `${env:NAME}` read the environment when
+the file loads; `${file:PATH}`, `${vault:PATH#FIELD}` and `${aws-sm:NAME#FIELD}` are *late*: left in the value as
+written and recorded with their path, to be read when a connection opens (never by `validate`). `$${` is a
+literal `${`. Where a late reference may stand is the caller's policy (`late_policy`): a problem at any other place.
 
-    ${NAME}            the variable's value; an error with position when it is unset
-    ${NAME:-default}   the value, or `default` when the variable is unset or empty
-    $${                a literal `${` (so a query or template can contain one)
-
-Only string values are resolved, never keys. Every unset variable of a file is reported, not just the first.
+Only string values are resolved, never keys. Every problem of a file is reported, not just the first. For each
+value that took something from the environment the resolution keeps the value as written (`named`), so an error
+about it can name the reference instead of echoing what the environment held.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from activate.config.positions import PathPart, format_path
+from activate.secrets.providers import EnvironmentProvider
+from activate.secrets.references import Reference, ReferenceSyntaxError, Template, parse_template
 
-_TOKEN = re.compile(r"\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})?")
+LatePolicy = Callable[[tuple[PathPart, ...], Reference], str | None]
+"""(path, late reference) -> None when it may stand there, else why not (the hint of the problem)."""
+
+
+def no_late_references(path: tuple[PathPart, ...], reference: Reference) -> str | None:
+    return "provider references are read when a connection opens: use them in connections of activate.yml"
 
 
 @dataclass(frozen=True)
 class EnvProblem:
-    """A `${...}` that could not be resolved: `name` is None when the reference itself is malformed."""
+    """A reference that could not be resolved or may not stand here; `name` is the environment variable, if any."""
 
     path: str
     name: str | None
     token: str
-
-    @property
-    def message(self) -> str:
-        if self.name is None:
-            return f"malformed environment reference in {self.token!r}"
-        return f"environment variable '{self.name}' is not set"
-
-    @property
-    def hint(self) -> str:
-        if self.name is None:
-            return "write ${NAME} or ${NAME:-default}; $${ gives a literal ${"
-        return f"export {self.name}=..., or give a default with ${{{self.name}:-default}}; $${{ gives a literal ${{"
+    message: str
+    hint: str
 
 
 @dataclass
 class EnvResolution:
-    """The data with every reference replaced, what could not be, and which values came from the environment."""
+    """The data with environment references replaced, what could not be, and where values came from."""
 
     data: Any
     problems: list[EnvProblem] = field(default_factory=list)
     substituted: dict[str, list[str]] = field(default_factory=dict)
     """path -> the environment values written into that path (secret fields add them to the masker)."""
+    named: dict[str, str] = field(default_factory=dict)
+    """path -> the value as written (`${PW}`, `Bearer ${TOKEN}`), for every value that holds a reference."""
+    late: dict[tuple[PathPart, ...], Template] = field(default_factory=dict)
+    """path -> template of a value holding late references (its environment parts filled in)."""
 
 
-def resolve_env(data: Any, env: Mapping[str, str]) -> EnvResolution:
-    """Resolve every `${...}` in the string values of `data` (plain dicts, lists and scalars)."""
+def resolve_env(data: Any, env: Mapping[str, str], late_policy: LatePolicy = no_late_references) -> EnvResolution:
+    """Resolve every environment reference in the string values of `data` (plain dicts, lists and scalars)."""
     resolution = EnvResolution(None)
-    resolution.data = _resolve(data, (), env, resolution)
+    resolution.data = _resolve(data, (), EnvironmentProvider(env), late_policy, resolution)
     return resolution
 
 
-def _resolve(value: Any, path: tuple[PathPart, ...], env: Mapping[str, str], out: EnvResolution) -> Any:
+def _resolve(
+    value: Any, path: tuple[PathPart, ...], env: EnvironmentProvider, policy: LatePolicy, out: EnvResolution
+) -> Any:
     if isinstance(value, dict):
-        return {key: _resolve(item, (*path, str(key)), env, out) for key, item in value.items()}
+        return {key: _resolve(item, (*path, str(key)), env, policy, out) for key, item in value.items()}
     if isinstance(value, list):
-        return [_resolve(item, (*path, index), env, out) for index, item in enumerate(value)]
+        return [_resolve(item, (*path, index), env, policy, out) for index, item in enumerate(value)]
     if isinstance(value, str) and "${" in value:
-        return _substitute(value, format_path(path), env, out)
+        return _substitute(value, path, env, policy, out)
     return value
 
 
-def _substitute(text: str, path: str, env: Mapping[str, str], out: EnvResolution) -> str:
-    def replace(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token == "$${":
-            return "${"
-        name, default = match.group(1), match.group(2)
-        if name is None:
-            out.problems.append(EnvProblem(path, None, text[match.start() : match.start() + 20]))
-            return token
-        found = env.get(name)
-        if default is not None and not found:
-            return default
+def _substitute(
+    text: str, path: tuple[PathPart, ...], env: EnvironmentProvider, policy: LatePolicy, out: EnvResolution
+) -> str:
+    where = format_path(path)
+    try:
+        template = parse_template(text)
+    except ReferenceSyntaxError as exc:
+        out.problems.append(EnvProblem(where, None, exc.token, exc.message, exc.hint))
+        return text
+    if not template.references:
+        return template.render(str)
+    out.named[where] = text
+
+    def fill(reference: Reference) -> str | None:
+        if reference.late:
+            refused = policy(path, reference)
+            if refused is not None:
+                message = f"{reference.text} cannot be used here"
+                out.problems.append(EnvProblem(where, None, reference.text, message, refused))
+            return None
+        found = env.lookup(reference)
         if found is None:
-            out.problems.append(EnvProblem(path, name, token))
-            return token
-        out.substituted.setdefault(path, []).append(found)
+            name = reference.key
+            hint = f"export {name}=..., or give a default with ${{{name}:-default}}; $${{ gives a literal ${{"
+            out.problems.append(
+                EnvProblem(where, name, reference.text, f"environment variable '{name}' is not set", hint)
+            )
+            return reference.text
+        if reference.default is None or env.env.get(reference.key):
+            out.substituted.setdefault(where, []).append(found)
         return found
 
-    return _TOKEN.sub(replace, text)
+    filled = template.partial(fill)
+    if filled.late:
+        out.late[path] = filled
+        return filled.text
+    return filled.render(str)

@@ -1,13 +1,16 @@
 """Load a project: `activate.yml` and `syncs/*.yml`, validated, with every issue of every file reported at once.
 
-The order of work for each file: parse YAML (syntax errors, duplicate keys) -> resolve `${VAR}` -> schema
-validation (pydantic, errors mapped back to line and column) -> checks a schema cannot express. Nothing stops at
-the first problem: a `ConfigError` carries them all, each masked so that no secret value can reach a terminal.
+The order of work for each file: parse YAML (syntax errors, duplicate keys) -> resolve `${VAR}` (provider
+references such as `${vault:..}` are checked and kept for when a connection opens) -> schema validation (pydantic,
+errors mapped back to line and column) -> checks a schema cannot express. Nothing stops at the first problem: a
+`ConfigError` carries them all, each masked so that no secret value can reach a terminal, and a value that came
+from a reference is named by its reference, never echoed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import re
 from collections.abc import Mapping
@@ -26,15 +29,17 @@ from activate.config.checks import (
     sync_warnings,
 )
 from activate.config.document import Document, read_document
-from activate.config.env import resolve_env
+from activate.config.env import EnvResolution, resolve_env
 from activate.config.hints import did_you_mean, show
 from activate.config.models import ConnectionSpec, ProjectSpec, SyncSpec
-from activate.config.positions import Positions, format_path
+from activate.config.positions import PathPart, Positions, format_path
 from activate.config.project import LoadedSync, Project
 from activate.config.schema import secret_values
 from activate.config.secrets import SecretMasker, url_password
-from activate.config.validation import validation_issues
+from activate.config.validation import hide_values, validation_issues
 from activate.errors import ConfigError, ConfigIssue
+from activate.secrets.connections import LateReferences, LateValue
+from activate.secrets.references import Reference
 
 PROJECT_FILE = "activate.yml"
 SECRET_KEY_NAME = re.compile(r"token|secret|passw|passphrase|authorization|api[_-]?key|credential", re.IGNORECASE)
@@ -54,9 +59,10 @@ def load_project(project_dir: Path | str | None = None, *, env: Mapping[str, str
     issues: list[ConfigIssue] = []
 
     project_path = root / PROJECT_FILE
+    late = LateReferences(env=env)
     if project_path.is_file():
         project_doc = read_document(project_path, PROJECT_FILE)
-        spec, kinds = _load_project_file(project_doc, environ, masker, issues)
+        spec, kinds, late = _load_project_file(project_doc, environ, masker, issues, late)
         positions = project_doc.positions
     else:
         hint = "run `activate init` to create a project, or point --project-dir / ACTIVATE_PROJECT_DIR at one"
@@ -68,21 +74,88 @@ def load_project(project_dir: Path | str | None = None, *, env: Mapping[str, str
     if issues or spec is None:
         raise ConfigError(_ordered([_masked(issue, masker) for issue in issues]))
     warned = tuple(_ordered([_masked(w, masker) for w in warnings]))
-    return Project(root=root, spec=spec, syncs=syncs, secrets=masker, positions=positions, warnings=warned)
+    return Project(root=root, spec=spec, syncs=syncs, secrets=masker, positions=positions, warnings=warned, late=late)
+
+
+def _project_late_policy(path: tuple[PathPart, ...], reference: Reference) -> str | None:
+    """Provider references stand in connection settings, and `${file:..}` in a provider's own settings."""
+    if path[0] == "connections" and len(path) >= 3:
+        return None
+    if path[0] == "secrets":
+        if reference.provider == "file":
+            return None
+        return "a provider's own settings take ${NAME} or ${file:PATH}, not another provider's secret"
+    return "provider references are read when a connection opens: use them in connection settings"
+
+
+def _late_references(
+    doc: Document, resolved: EnvResolution, env: Mapping[str, str] | None, issues: list[ConfigIssue]
+) -> LateReferences:
+    """The project's late references with their positions; a problem for each provider that is not configured."""
+    values: list[LateValue] = []
+    secrets = resolved.data.get("secrets") if isinstance(resolved.data, dict) else None
+    secrets = secrets if isinstance(secrets, dict) else {}
+    for path, template in resolved.late.items():
+        dotted = format_path(path)
+        where: dict[Reference, str] = {}
+        for reference in template.late:
+            line, column = doc.find(dotted, reference.text)
+            where[reference] = f"{doc.file}:{line}:{column}"
+            problem = _provider_problem(reference, secrets, env)
+            if problem is not None:
+                issues.append(ConfigIssue(doc.file, line, column, dotted, *problem))
+        values.append(LateValue(path, dotted, template, where))
+    connections = resolved.data.get("connections") if isinstance(resolved.data, dict) else None
+    held = {v.path[1] for v in values if v.path[0] == "connections"}
+    data = {str(k): v for k, v in (connections or {}).items() if str(k) in held}
+    return LateReferences(tuple(values), data, env)
+
+
+_CLIENTS = {"vault": ("hvac", "vault"), "aws-sm": ("boto3", "aws")}
+
+
+def _provider_problem(
+    reference: Reference, secrets: dict[str, Any], env: Mapping[str, str] | None
+) -> tuple[str, str] | None:
+    """(message, hint) when `reference`'s provider is not configured or its client not installed; `validate`
+    checks this much and never fetches."""
+    if reference.provider not in _CLIENTS:
+        return None
+    module, extra = _CLIENTS[reference.provider]
+    if not isinstance(secrets.get(reference.provider), dict):
+        example = "{url: https://vault:8200}" if reference.provider == "vault" else "{region: eu-west-1}"
+        return (
+            f"{reference.text} needs the {reference.provider} provider, which activate.yml does not configure",
+            f"add secrets: {{{reference.provider}: {example}}}",
+        )
+    if importlib.util.find_spec(module) is None:
+        return f"{reference.text} needs {module}, which is not installed", f'pip install "activate-etl[{extra}]"'
+    vault = secrets.get("vault")
+    environ = os.environ if env is None else env
+    if (
+        reference.provider == "vault"
+        and isinstance(vault, dict)
+        and not vault.get("url")
+        and not environ.get("VAULT_ADDR")
+    ):
+        return f"{reference.text}: no Vault address", "set secrets.vault.url, or export VAULT_ADDR"
+    return None
 
 
 def _load_project_file(
-    doc: Document, env: Mapping[str, str], masker: SecretMasker, issues: list[ConfigIssue]
-) -> tuple[ProjectSpec | None, ConnectionKinds]:
+    doc: Document, env: Mapping[str, str], masker: SecretMasker, issues: list[ConfigIssue], late: LateReferences
+) -> tuple[ProjectSpec | None, ConnectionKinds, LateReferences]:
     issues.extend(doc.issues)
     if doc.data is None and doc.issues:
-        return None, ConnectionKinds(loaded=False)
+        return None, ConnectionKinds(loaded=False), late
     raw = {} if doc.data is None else doc.data
     if not isinstance(raw, dict):
         issues.append(doc.issue("", f"expected a mapping of settings (state, connections), got {show(raw)}"))
-        return None, ConnectionKinds(loaded=False)
-    resolved = resolve_env(raw, env)
-    issues.extend(_env_issues(doc, resolved.problems))
+        return None, ConnectionKinds(loaded=False), late
+    resolved = resolve_env(raw, env, _project_late_policy)
+    found: list[ConfigIssue] = _env_issues(doc, resolved.problems)
+    late = _late_references(doc, resolved, late.env, found)
+    late_paths = {value.dotted for value in late.values}
     data: dict[str, Any] = resolved.data
 
     kinds = ConnectionKinds()
@@ -95,11 +168,13 @@ def _load_project_file(
                 continue
             prefix = ("connections", str(name))
             for path, value in secret_values(model, conn, prefix):
-                masker.add(value, *resolved.substituted.get(format_path(path), []))
+                # A provider reference stays as written until its connection opens: its text is no secret.
+                if format_path(path) not in late_paths:
+                    masker.add(value, *resolved.substituted.get(format_path(path), []))
             try:
                 valid[str(name)] = model.model_validate(conn)  # type: ignore[assignment]
             except ValidationError as exc:
-                issues.extend(validation_issues(doc, model, conn, exc, prefix))
+                found.extend(validation_issues(doc, model, conn, exc, prefix, names=resolved.named))
             else:
                 _note_limits(kinds, str(name), valid[str(name)])
         data = {**data, "connections": valid}
@@ -110,13 +185,27 @@ def _load_project_file(
     state = data.get("state")
     if isinstance(state, dict) and isinstance(state.get("url"), str):
         masker.add(*url_password(state["url"]), *resolved.substituted.get("state.url", []))
-    issues.extend(_alert_issues(doc, data.get("alerts"), connections))
+    found.extend(_alert_issues(doc, data.get("alerts"), connections))
     try:
         spec = ProjectSpec.model_validate(data)
     except ValidationError as exc:
-        issues.extend(validation_issues(doc, ProjectSpec, data, exc))
+        found.extend(validation_issues(doc, ProjectSpec, data, exc, names=resolved.named))
         spec = None
-    return spec, kinds
+    issues.extend(_named(found, resolved, late_paths))
+    return spec, kinds, late
+
+
+def _named(issues: list[ConfigIssue], resolved: EnvResolution, late_paths: set[str]) -> list[ConfigIssue]:
+    """Issues with every value that came from the environment named by its reference; a refused provider reference
+    gets the hint that its value is only known when the connection opens."""
+    named = []
+    for issue in issues:
+        issue = hide_values(issue, resolved.substituted, resolved.named)
+        if issue.path in late_paths and issue.hint is None:
+            hint = "a provider reference is read when the connection opens: use it for the whole secret setting"
+            issue = dataclasses.replace(issue, hint=hint)
+        named.append(issue)
+    return named
 
 
 def _note_limits(kinds: ConnectionKinds, name: str, connection: ConnectionSpec) -> None:
@@ -210,16 +299,17 @@ def _load_syncs(
             issues.append(doc.issue("", f"expected a mapping with source and destination, got {show(raw)}"))
             continue
         resolved = resolve_env(raw, env)
-        issues.extend(_env_issues(doc, resolved.problems))
+        found = _env_issues(doc, resolved.problems)
         data: dict[str, Any] = {"name": path.stem, **resolved.data}
-        issues.extend(check_sync(doc, data, kinds, root))
+        found.extend(check_sync(doc, data, kinds, root))
         warnings.extend(sync_warnings(doc, data, kinds))
         if isinstance(data["name"], str):
             entries.append(SyncEntry(data["name"], doc, data))
         try:
             specs.append((SyncSpec.model_validate(data), doc, path))
         except ValidationError as exc:
-            issues.extend(validation_issues(doc, SyncSpec, data, exc))
+            found.extend(validation_issues(doc, SyncSpec, data, exc, names=resolved.named))
+        issues.extend(_named(found, resolved, set()))
     issues.extend(check_duplicate_names(entries))
     issues.extend(check_after(entries))
 
@@ -248,7 +338,8 @@ def _query(spec: SyncSpec, root: Path) -> str:
 def _env_issues(doc: Document, problems: list[Any]) -> list[ConfigIssue]:
     issues = []
     for problem in problems:
-        line, column = doc.find(problem.path, problem.token[:3] if problem.name is None else "${" + problem.name)
+        needle = problem.token if problem.token.endswith("}") else problem.token[:3]
+        line, column = doc.find(problem.path, needle if problem.name is None else "${" + problem.name)
         issues.append(ConfigIssue(doc.file, line, column, problem.path, problem.message, problem.hint))
     return issues
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from activate.secrets.config import SecretsSpec
 
 SyncMode = Literal["upsert", "update", "insert", "mirror"]
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
@@ -85,9 +87,14 @@ class RateLimitSpec(StrictModel):
 
 
 class ConnectionSpec(StrictModel):
-    """Base of every connection model. `type` selects the model."""
+    """Base of every connection model. `type` selects the model.
+
+    `_provider_credentials` is set on a connection opened with provider secrets (`activate.secrets.connections`):
+    the writer's refresh hook re-reads them through it after a refusal.
+    """
 
     type: str
+    _provider_credentials: Any = PrivateAttr(default=None)
 
 
 class StateSpec(StrictModel):
@@ -118,6 +125,7 @@ class ProjectSpec(StrictModel):
     timezone: str = "UTC"
     connections: dict[str, ConnectionSpec] = Field(default_factory=dict)
     alerts: list[AlertSpec] = Field(default_factory=list)
+    secrets: SecretsSpec = SecretsSpec()
 
     @field_validator("timezone")
     @classmethod

@@ -15,6 +15,7 @@ from activate.config.positions import Positions, format_path
 from activate.config.secrets import SecretMasker
 from activate.config.templates import columns_used, is_template, template_strings
 from activate.errors import ConfigIssue, UsageError
+from activate.secrets.connections import LateReferences
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,9 @@ class LoadedSync:
 class Project:
     """A valid project: `activate.yml` (connections validated into their concrete models) and its syncs.
 
-    `syncs` is ordered by file name. `secrets` knows every secret value of the project; pass any text bound for a
-    user, a log or a state table through `secrets.mask`.
+    `syncs` is ordered by file name. `secrets` knows every secret value of the project (provider values join it as
+    they are read); pass any text bound for a user, a log or a state table through `secrets.mask`. `late` holds the
+    provider references (`${vault:..}`, `${aws-sm:..}`, `${file:..}`) that `connection()` resolves.
     """
 
     root: Path
@@ -104,6 +106,7 @@ class Project:
     positions: Positions = field(default_factory=lambda: Positions("activate.yml"))
     warnings: tuple[ConfigIssue, ...] = ()
     """What is valid but unsafe (insert mode on a webhook that may not drop replays): `validate` prints them."""
+    late: LateReferences = field(default_factory=LateReferences)
 
     def run_order(self, names: Iterable[str] | None = None) -> list[str]:
         """Sync names (all, or `names` plus nothing else) ordered so each runs after its dependencies (`after:` and
@@ -128,7 +131,15 @@ class Project:
         return ordered
 
     def connection(self, name: str) -> ConnectionSpec:
-        """The connection called `name`; a `UsageError` naming the closest one when there is none."""
+        """The connection called `name`, opened: its provider references read through the run's secret session
+        (`activate.secrets`). A `UsageError` naming the closest one when there is none; a `SecretError` when a
+        reference cannot be read."""
+        from activate.secrets.connections import open_connection
+
+        return open_connection(self, name, self.connection_spec(name))
+
+    def connection_spec(self, name: str) -> ConnectionSpec:
+        """The connection as validated from the file: provider references still as written (nothing fetched)."""
         found = self.spec.connections.get(name)
         if found is None:
             raise UsageError(_unknown("connection", name, list(self.spec.connections)))

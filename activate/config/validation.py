@@ -5,19 +5,24 @@ discriminator value). The keys are recovered by walking `loc` along the model's 
 a step taken where the annotation is a union, or that is not a key (or index) of the data there, is a tag. Errors
 from the branches of one union at one place are merged into a single "expected a string or a list" message, unless
 one branch matched the value's shape, whose errors are then the precise ones to report.
+
+A value that came from a reference (`names`: path -> the value as written) is never echoed: the message names the
+reference instead (`the value of ${PW} is not a number`), whatever the field, because the engine cannot know which
+environment variables hold secrets.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
 
 from activate.config.document import Document
 from activate.config.hints import quote_hint, show, suggest
-from activate.config.positions import PathPart
+from activate.config.positions import PathPart, format_path
 from activate.config.schema import branch, child_types, expand, is_secret, keys_at, literal_values, types_at
 from activate.errors import ConfigIssue
 
@@ -58,20 +63,61 @@ class _Located:
 
 
 def validation_issues(
-    doc: Document, model: Any, data: Any, exc: ValidationError, prefix: tuple[PathPart, ...] = ()
+    doc: Document,
+    model: Any,
+    data: Any,
+    exc: ValidationError,
+    prefix: tuple[PathPart, ...] = (),
+    *,
+    names: Mapping[str, str] | None = None,
 ) -> list[ConfigIssue]:
-    """Issues for every error of `exc`, raised validating `data` (found at `prefix` in `doc`) as `model`."""
+    """Issues for every error of `exc`, raised validating `data` (found at `prefix` in `doc`) as `model`.
+
+    `names` maps the paths (from the document root) of values that held a reference to the value as written.
+    """
     located = [_locate(dict(err), data, model) for err in exc.errors(include_url=False)]
     issues: list[ConfigIssue] = []
     unions: dict[tuple[PathPart, ...], list[_Located]] = {}
+    names = names or {}
     for item in located:
         if item.union_at is None:
-            issues.append(_issue(doc, model, item, prefix))
+            issues.append(_issue(doc, model, item, prefix, names))
         else:
             unions.setdefault(item.parts[: item.union_at], []).append(item)
     for point, members in unions.items():
-        issues.extend(_union_issues(doc, model, point, members, prefix))
+        issues.extend(_union_issues(doc, model, point, members, prefix, names))
     return sorted(issues, key=lambda i: (i.line or 0, i.column or 0))
+
+
+def value_of(written: str) -> str:
+    """How a message names a value that came from a reference: `the value of ${PW}`."""
+    whole = written.startswith("${") and written.endswith("}") and written.count("${") == 1
+    return f"the value of {written}" if whole else f"the value of {written!r}"
+
+
+def hide_values(issue: ConfigIssue, values: Mapping[str, list[str]], names: Mapping[str, str]) -> ConfigIssue:
+    """`issue` with every value substituted at or below its path replaced by the reference that gave it.
+
+    The second line of defence behind the messages above: a validator's own text (`expected an http:// URL, got
+    'ftp://u:LEAKME@host'`) still never shows what the environment held.
+    """
+    message, hint = issue.message, issue.hint
+    for path, found in values.items():
+        if issue.path and path != issue.path and not path.startswith((issue.path + ".", issue.path + "[")):
+            continue
+        label = value_of(names.get(path, "a reference"))
+        for value in sorted(found, key=len, reverse=True):
+            if not value:
+                continue
+            for shown in (repr(value), f'"{value}"', *([value] if len(value) >= _MIN_HIDDEN else [])):
+                message = message.replace(shown, label)
+                hint = hint.replace(shown, label) if hint else hint
+    if (message, hint) == (issue.message, issue.hint):
+        return issue
+    return replace(issue, message=message, hint=hint)
+
+
+_MIN_HIDDEN = 4
 
 
 def _locate(error: dict[str, Any], data: Any, model: Any) -> _Located:
@@ -106,6 +152,7 @@ def _union_issues(
     point: tuple[PathPart, ...],
     members: list[_Located],
     prefix: tuple[PathPart, ...],
+    names: Mapping[str, str],
 ) -> list[ConfigIssue]:
     branches: dict[str, list[_Located]] = {}
     for item in members:
@@ -116,7 +163,7 @@ def _union_issues(
             len(e.parts) > len(point) or e.error["type"] not in _SHAPE_ERRORS for e in errors
         )
         if matched:
-            return [_issue(doc, model, e, prefix) for e in errors]
+            return [_issue(doc, model, e, prefix, names) for e in errors]
     expected = []
     for errors in branches.values():
         text = _EXPECTED.get(errors[0].error["type"], errors[0].tags[0])
@@ -125,10 +172,15 @@ def _union_issues(
     value = members[0].error.get("input")
     secret = is_secret(types_at(model, point))
     path = (*prefix, *point)
+    written = names.get(format_path(path))
+    if written is not None:
+        return [doc.issue(path, f"{value_of(written)} is not {' or '.join(expected)}")]
     return [doc.issue(path, f"expected {' or '.join(expected)}, got {show(value, secret=secret)}")]
 
 
-def _issue(doc: Document, model: Any, item: _Located, prefix: tuple[PathPart, ...]) -> ConfigIssue:
+def _issue(
+    doc: Document, model: Any, item: _Located, prefix: tuple[PathPart, ...], names: Mapping[str, str]
+) -> ConfigIssue:
     error = item.error
     kind = error["type"]
     parts = item.parts
@@ -136,6 +188,9 @@ def _issue(doc: Document, model: Any, item: _Located, prefix: tuple[PathPart, ..
     value = error.get("input")
     secret = is_secret(types_at(model, parts))
     ctx = error.get("ctx") or {}
+    written = names.get(format_path(path))
+    if written is not None and kind not in ("missing", "extra_forbidden", "union_tag_invalid", "union_tag_not_found"):
+        return doc.issue(path, _named_message(kind, value_of(written), error, model, parts))
 
     if kind == "missing":
         parent = path[:-1]
@@ -170,6 +225,22 @@ def _issue(doc: Document, model: Any, item: _Located, prefix: tuple[PathPart, ..
     message = str(error.get("msg", kind))
     message = message[:1].lower() + message[1:]
     return doc.issue(path, f"{message}, got {show(value, secret=secret)}")
+
+
+def _named_message(kind: str, label: str, error: dict[str, Any], model: Any, parts: tuple[PathPart, ...]) -> str:
+    """The message about a value that came from a reference, naming the reference and never the value."""
+    ctx = error.get("ctx") or {}
+    if kind == "literal_error":
+        allowed = literal_values(types_at(model, parts)) or re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        return f"{label} is not one of {', '.join(allowed)}"
+    if kind in _BOUNDS:
+        words, key = _BOUNDS[kind]
+        return f"{label} must be {words} {ctx.get(key)}"
+    if kind in _EXPECTED:
+        return f"{label} is not {_EXPECTED[kind]}"
+    reason = _reason(error) if kind in ("value_error", "assertion_error") else str(error.get("msg", kind))
+    reason = reason[:1].lower() + reason[1:]
+    return f"{label} is not valid: {reason}"
 
 
 def _reason(error: dict[str, Any]) -> str:

@@ -37,6 +37,8 @@ class ScratchProject:
         else:
             self.connections["warehouse"] = {"type": "postgres", "url": warehouse_url}
         self.syncs: dict[str, dict[str, Any]] = {}
+        self.settings: dict[str, Any] = {}
+        """More top-level keys of activate.yml (`secrets:`, `alerts:`)."""
 
     # -- warehouse --------------------------------------------------------------------------------------------------
 
@@ -101,7 +103,7 @@ class ScratchProject:
         self.write()
 
     def write(self) -> None:
-        project = {"state": {"url": self.state_url}, "connections": self.connections}
+        project = {"state": {"url": self.state_url}, "connections": self.connections, **self.settings}
         (self.root / "activate.yml").write_text(json.dumps(project, indent=2))
         for name, spec in self.syncs.items():
             (self.root / "syncs" / f"{name}.yml").write_text(json.dumps(spec, indent=2))

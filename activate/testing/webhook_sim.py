@@ -13,7 +13,8 @@ Fault switches, all thread-safe and changeable while serving: `throttle_share` (
 answered 429, with `Retry-After` when `retry_after` is set), `storm(n)` (the next n requests 429), `limit(n, w)`
 (a sliding window: more than n admitted requests in w seconds -> 429 with Retry-After), `fail_rows` (a batch
 containing these keys answers 500), `refuse_rows` (a batch containing these keys answers 422 as a whole),
-`reject_keys` / `reject_emails` (207 per-row rejections), `token` (401 unless `Authorization: Bearer <token>`),
+`reject_keys` / `reject_emails` (207 per-row rejections), `token` (401 unless `Authorization: Bearer <token>`;
+`refused` lists the Idempotency-Key of each POST so refused),
 `fail_next(n, status)` (the next n requests answer `status`), `delay_next(n, seconds)` (apply the next n batches,
 then answer late: a client read timeout on a request that did land), `quota(limit, used)` (a daily allocation
 reported in `X-RateLimit-Daily-Limit` / `X-RateLimit-Daily-Remaining`; spent -> 429 DAILY), plus the server's
@@ -83,6 +84,7 @@ class WebhookSimulator:
         self.throttled = 0
         self.replays = 0
         self.early_retries: list[tuple[str, float]] = []
+        self.refused: list[str] = []
         router = Router()
         router.add("POST", r"/(?P<object>.+)", self._post)
         router.add("HEAD", r"/(?P<object>.*)", lambda request: Response(200))
@@ -167,6 +169,8 @@ class WebhookSimulator:
         if self.token is not None and request.header("authorization") != f"Bearer {self.token}":
             with self._lock:
                 self.requests += request.method == "POST"
+                if request.method == "POST":
+                    self.refused.append(request.header("idempotency-key") or "")
             return Response(401, {"message": "invalid or expired token"})
         if request.method != "POST":
             return None

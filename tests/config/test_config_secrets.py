@@ -68,7 +68,7 @@ def test_secrets_never_appear_in_errors(make_project) -> None:
         load_project(root, env={"CRM_TOKEN": "env-secret-42"})
     text = str(caught.value)
     assert [str(i) for i in caught.value.issues] == [
-        "activate.yml:4:14: connections.crm.timeout: expected a number, got '***'",
+        "activate.yml:4:14: connections.crm.timeout: the value of ${CRM_TOKEN} is not a number",
         "activate.yml:8:14: connections.other.timeout: expected a number, got '***'",
         "activate.yml:10:22: connections.other.headers.X-Key: expected a string, got ***",
         "activate.yml:11:33: connections.chat.token: expected a string, got a list",

@@ -103,6 +103,13 @@ class HubSpotApi:
                 return True
             return self._expires_at is not None and self._clock.monotonic() >= self._expires_at
 
+    def use_token(self, token: str) -> None:
+        """Send every later request with `token` (a private-app token re-read from its secret provider)."""
+        with self._lock:
+            self._token = token
+            for api in (self._batch, self._search, self._properties):
+                api.api_client.configuration.access_token = token
+
     def refresh(self, stale: str | None) -> None:
         """Exchange the refresh token for a new access token, unless another thread already replaced `stale`."""
         connection = self._connection

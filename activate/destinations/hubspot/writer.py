@@ -6,7 +6,8 @@
     insert   insert     batch/create                  objectWriteTraceId = row key; reconcile() by match value
     mirror   delete     batch/archive                 the stored record id (destination_id)
 
-Every request goes through the connection's `ApiCaller` (rate limit, retries, daily budget, one OAuth refresh).
+Every request goes through the connection's `ApiCaller` (rate limit, retries, daily budget, one OAuth refresh; a
+private-app token from a secret provider is re-read once instead, and a refusal after that fails the run).
 A batch HubSpot refuses as a whole for its data (`BatchRefused`) is split in halves until the bad rows stand
 alone and are rejected with HubSpot's code; the good rows are written. Safe to call `write` from several threads.
 """
@@ -22,6 +23,7 @@ from activate.destinations.hubspot.classify import BatchRefused
 from activate.destinations.hubspot.client import BatchInput, HubSpotApi, Reply
 from activate.destinations.hubspot.config import HubSpotConnection
 from activate.destinations.hubspot.results import id_key, map_batch_reply, render_properties, render_value
+from activate.destinations.rotation import Rotation
 from activate.http.caller import ApiCaller, caller_for
 from activate.http.errors import AuthExpired, AuthFailed, QuotaExhausted, RateLimited, TerminalError, TransientError
 
@@ -57,6 +59,7 @@ class HubSpotDestination:
         self.caller: ApiCaller = caller_for(
             f"hubspot:{connection.base_url}:{context.spec.connection}", limits, clock=context.clock
         )
+        self.rotation = Rotation(connection)
         self.api = HubSpotApi(
             connection,
             clock=context.clock,
@@ -246,12 +249,23 @@ class HubSpotDestination:
         if self.api.needs_token():
             self.api.refresh(self.api.token)
         stale = self.api.token
-        return self.caller.call(
-            send,
-            stats=self.context.stats,
-            idempotent=idempotent,
-            refresh=(lambda: self.api.refresh(stale)) if self.connection.can_refresh else None,
-        )
+        version = self.rotation.current()[0]
+        refresh: Callable[[], None] | None = None
+        if self.connection.can_refresh:
+            refresh = partial(self.api.refresh, stale)
+        elif self.rotation.active:
+            refresh = partial(self._reread_token, version)
+        try:
+            return self.caller.call(send, stats=self.context.stats, idempotent=idempotent, refresh=refresh)
+        except AuthFailed as exc:
+            if self.connection.can_refresh:
+                raise
+            raise self.rotation.explain(exc) from None
+
+    def _reread_token(self, version: int) -> None:
+        token = self.rotation.reread(version).access_token
+        if token is not None:
+            self.api.use_token(token.get_secret_value())
 
     def _match_value(self, row: RowOp) -> str | None:
         value: Any = row.match_value

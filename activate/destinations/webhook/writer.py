@@ -8,6 +8,8 @@ request   {"sync", "operation", "rows": [{"key", "destination_id", "fields"}]}  
 200/207   {"results": [{"key", "status", "id", "error"}]}: per row; a row missing from results failed
 400/413/422  the batch is refused for its data: split in halves until the bad rows stand alone (rejected)
 429/5xx, timeouts, resets   the connection's `ApiCaller` retries; when it gives up the rows are failed
+401                          credentials from a provider (`${vault:..}` in a header) are re-read once and the
+                             request retried with them; otherwise, or refused again, the run fails (no loop)
 other 4xx (404, 403, ...)   the run fails (the endpoint or the credentials are wrong, not the rows)
 """
 
@@ -29,10 +31,11 @@ from activate.destinations.base import (
     WriteContext,
 )
 from activate.destinations.encoding import dumps_exact
+from activate.destinations.rotation import Rotation
 from activate.destinations.webhook.config import WebhookConnection
 from activate.http.caller import ApiCaller, caller_for
 from activate.http.classify import classify_response, transport_error
-from activate.http.errors import QuotaExhausted, RateLimited, TerminalError, TransientError
+from activate.http.errors import AuthFailed, QuotaExhausted, RateLimited, TerminalError, TransientError
 
 if TYPE_CHECKING:
     import httpx
@@ -86,12 +89,11 @@ class WebhookDestination:
         self.capabilities = capabilities(limits.max_concurrency, connection.batch_size)
         self.caller: ApiCaller = caller_for(f"webhook:{connection.url}", limits, clock=context.clock)
         self.endpoint = f"{connection.url}/{quote(context.spec.object, safe='/')}"
+        # The connection's own headers go on each request (not the client), so a re-read credential applies to
+        # the next attempt of every thread at once.
+        self.rotation = Rotation(connection)
         self._client = httpx.Client(
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "activate-webhook",
-                **connection.plain_headers(),
-            },
+            headers={"Content-Type": "application/json", "User-Agent": "activate-webhook"},
             timeout=connection.timeout,
             limits=httpx.Limits(
                 max_connections=limits.max_concurrency, max_keepalive_connections=limits.max_concurrency
@@ -120,7 +122,7 @@ class WebhookDestination:
     def check(self, fields: Iterable[str]) -> list[str]:
         """The endpoint answers at all (any HTTP status but 401/403 counts); a webhook has no schema to check."""
         try:
-            response = self._client.head(self.endpoint)
+            response = self._client.head(self.endpoint, headers=self.rotation.current()[1].plain_headers())
         except Exception as exc:
             error = transport_error(exc)
             if error is None:
@@ -141,12 +143,15 @@ class WebhookDestination:
     def _send(self, operation: Operation, rows: Sequence[RowOp], results: list[RowResult]) -> None:
         body = request_body(self.context.sync_name, operation, rows)
         payload = dumps_exact(body).encode()
-        headers = {"Idempotency-Key": idempotency_key(self.context.spec.object, body)}
+        key = idempotency_key(self.context.spec.object, body)
         attempts = 0
+        version = 0
 
         def post() -> httpx.Response:
-            nonlocal attempts
+            nonlocal attempts, version
             attempts += 1
+            version, connection = self.rotation.current()
+            headers = {**connection.plain_headers(), "Idempotency-Key": key}
             response = self._client.post(self.endpoint, content=payload, headers=headers)
             error = classify_response(
                 response.status_code, response.headers, response.content, now=self.context.clock.now()
@@ -157,8 +162,15 @@ class WebhookDestination:
                 raise BatchRefused(error.message, code=f"HTTP_{response.status_code}", status=response.status_code)
             raise error
 
+        def refresh() -> None:
+            self.rotation.reread(version)  # each attempt reads the current headers: the re-read is all it takes
+
         try:
-            response = self.caller.call(post, stats=self.context.stats, idempotent=True)
+            response = self.caller.call(
+                post, stats=self.context.stats, idempotent=True, refresh=refresh if self.rotation.active else None
+            )
+        except AuthFailed as exc:
+            raise self.rotation.explain(exc) from None
         except BatchRefused as exc:
             if len(rows) == 1:
                 results.append(RowResult.rejected(rows[0].key, exc.code or "REJECTED", exc.message, attempts))

@@ -47,6 +47,11 @@ class TokenRegistry:
         with self._lock:
             self._tokens[token] = _Token(None, oauth=False)
 
+    def revoke(self, token: str) -> None:
+        """The token is unknown from now on (a rotated private-app token): 401 INVALID_AUTHENTICATION."""
+        with self._lock:
+            self._tokens.pop(token, None)
+
     def add_oauth_client(self, client: OAuthClient) -> None:
         with self._lock:
             self._clients[client.client_id] = client
