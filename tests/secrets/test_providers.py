@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT_TOKEN, Bao, Moto
 from pydantic import SecretStr
+from secret_servers import ROOT_TOKEN, Bao, Moto
 
 from activate.config.secrets import SecretMasker
 from activate.secrets import (

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT_TOKEN, Bao, Moto
+from secret_servers import ROOT_TOKEN, Bao, Moto
 from typer.testing import CliRunner
 
 from activate.cli.app import app
