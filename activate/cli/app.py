@@ -7,6 +7,7 @@ usage, 3 partial); the traceback shows only with ACTIVATE_DEBUG=1. Heavy modules
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from activate.cli.boundary import BoundaryGroup
+
 if TYPE_CHECKING:
     from activate.cli.console import Console
     from activate.config import Project
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 app = typer.Typer(
+    cls=BoundaryGroup,  # every command inside one error boundary: one line and an exit code, never a traceback
     name="activate",
     help="Reverse ETL: sync warehouse rows into HubSpot, Salesforce, Slack and webhooks, with a per-row audit.",
     no_args_is_help=True,
@@ -339,7 +343,21 @@ def simulate(
 
             raise UsageError(f"unknown simulator '{vendor}': choose hubspot, salesforce, slack, webhook or all")
 
-    _guard(console, body)
+    def serve() -> None:
+        try:
+            body()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            from activate.errors import ActivateError
+
+            default = {"hubspot": 8791, "salesforce": 8792, "slack": 8793}.get(vendor, 8790)
+            ports = f"ports {chosen}-{chosen + 3} are" if vendor == "all" else f"port {port or default} is"
+            raise ActivateError(
+                f"cannot start the {vendor} simulator: {ports} already in use (choose another with --port)"
+            ) from None
+
+    _guard(console, serve)
 
 
 from activate.cli.ops import schedule, status  # noqa: E402 - registered after the app's own commands

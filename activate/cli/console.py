@@ -196,20 +196,26 @@ class RichConsole:
     def warning(self, text: str) -> None:
         from rich.markup import escape
 
-        self.err.print(f"[bold yellow]Warning:[/] {escape(text)}")
+        self.err.print(f"[bold yellow]Warning:[/] {escape(text)}", soft_wrap=True)
 
     def error(self, text: str) -> None:
         self.close()
         from rich.markup import escape
 
         lines = text.splitlines() or [text]
-        self.err.print(f"[bold red]Error:[/] {escape(lines[0])}")
+        # soft_wrap: an error is one line however long (a log collector or `grep` sees it whole)
+        self.err.print(f"[bold red]Error:[/] {escape(lines[0])}", soft_wrap=True)
         for line in lines[1:]:
-            self.err.print(f"  {escape(line)}")
+            self.err.print(f"  {escape(line)}", soft_wrap=True)
 
 
 Console = JsonConsole | RichConsole
 
 
 def make_console(json_output: bool) -> Console:
-    return JsonConsole() if json_output else RichConsole()
+    """The command's console; also the one the error boundary reports through (`boundary.current_console`)."""
+    from activate.cli.boundary import current_console
+
+    console: Console = JsonConsole() if json_output else RichConsole()
+    current_console.set(console)
+    return console
