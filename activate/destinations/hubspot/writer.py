@@ -29,6 +29,10 @@ from activate.http.errors import AuthExpired, AuthFailed, QuotaExhausted, RateLi
 
 T = TypeVar("T")
 MAX_BATCH = 100
+# HubSpot stores at most 65,536 characters in a property value and refuses the whole request for a longer one:
+# such a row is rejected before it is sent (one long value never costs its 99 neighbours a round of splitting).
+MAX_PROPERTY_CHARS = 65_536
+VALUE_TOO_LONG = "PROPERTY_VALUE_TOO_LONG"
 MODES = frozenset({"upsert", "update", "insert", "mirror"})
 # Properties HubSpot accepts as idProperty although their definition does not say hasUniqueValue.
 _IMPLICITLY_UNIQUE = {"hs_object_id", "email"}
@@ -75,14 +79,17 @@ class HubSpotDestination:
 
     def write(self, batch: WriteBatch) -> list[RowResult]:
         results: list[RowResult] = []
+        rows = batch.rows
+        if batch.operation is not Operation.DELETE:
+            rows = _within_limits(rows, results)
         try:
             if batch.operation is Operation.INSERT:
-                self._create(batch.rows, results)
+                self._create(rows, results)
             elif batch.operation is Operation.DELETE:
-                self._archive(batch.rows, results)
+                self._archive(rows, results)
             else:
                 kind = "update" if batch.operation is Operation.UPDATE else "upsert"
-                self._write_matched(kind, batch.rows, results)
+                self._write_matched(kind, rows, results)
         except QuotaExhausted as exc:
             # Rows confirmed before the quota ran out keep their verdicts; the rest stay pending.
             raise QuotaExhausted(exc.message, code=exc.code, results=[*results, *exc.results]) from exc
@@ -273,6 +280,22 @@ class HubSpotDestination:
             value = row.fields.get(self.match)
         text = render_value(value).strip()
         return text or None
+
+
+def _within_limits(rows: Sequence[RowOp], results: list[RowResult]) -> list[RowOp]:
+    """The rows HubSpot can take; the others get their rejection in `results`."""
+    kept: list[RowOp] = []
+    for row in rows:
+        too_long = [
+            (name, len(text)) for name, text in render_properties(row.fields).items() if len(text) > MAX_PROPERTY_CHARS
+        ]
+        if too_long:
+            detail = ", ".join(f"{name} has {size:,} characters" for name, size in too_long)
+            message = f"{detail}; HubSpot stores at most {MAX_PROPERTY_CHARS:,} characters in a property value"
+            results.append(RowResult.rejected(row.key, VALUE_TOO_LONG, message))
+        else:
+            kept.append(row)
+    return kept
 
 
 def _distinct_rounds(sent: Sequence[tuple[RowOp, str]], id_property: str | None) -> list[list[tuple[RowOp, str]]]:

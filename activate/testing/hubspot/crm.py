@@ -22,7 +22,14 @@ from datetime import datetime
 from typing import Any
 
 from activate.clock import Clock
-from activate.testing.hubspot.schema import ObjectType, PropertyDef, PropertyProblem, Schema, validate_properties
+from activate.testing.hubspot.schema import (
+    VALUE_TOO_LONG,
+    ObjectType,
+    PropertyDef,
+    PropertyProblem,
+    Schema,
+    validate_properties,
+)
 from activate.testing.hubspot.store import Conflict, Record, RecordStore
 from activate.testing.server import Request, Response
 
@@ -254,7 +261,8 @@ class _BatchWrite:
         problems = [self._validate(item) for item in self.inputs]
         failing = [(item, p) for item, p in zip(self.inputs, problems, strict=True) if p]
         anonymous = any(not item.get("objectWriteTraceId") and item.get("id") is None for item, _ in failing)
-        if failing and (self.api.refuse_whole_batches or anonymous):
+        too_long = any(p.code == VALUE_TOO_LONG for _, ps in failing for p in ps)
+        if failing and (self.api.refuse_whole_batches or anonymous or too_long):
             return _refuse_values([p for _, ps in failing for p in ps])
         results: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = [_invalid(item, ps) for item, ps in failing]

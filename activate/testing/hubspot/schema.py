@@ -4,7 +4,8 @@ property values on write.
 Shapes follow `GET /crm/v3/properties/{objectType}` (`name`, `label`, `type`, `fieldType`, `groupName`,
 `hasUniqueValue`, `modificationMetadata`, ...). Only what a writer can observe is modelled: which properties exist,
 which are unique (usable as `idProperty`), which are read-only, and the value checks that produce HubSpot's
-documented error codes (`PROPERTY_DOESNT_EXIST`, `INVALID_EMAIL`, `READ_ONLY_VALUE`, `INVALID_INTEGER`).
+documented error codes (`PROPERTY_DOESNT_EXIST`, `INVALID_EMAIL`, `READ_ONLY_VALUE`, `INVALID_INTEGER`), and the
+65,536-character limit on a property value (which refuses the whole request with 400 VALIDATION_ERROR).
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from typing import Any
 
 # HubSpot's built-in object types: name -> objectTypeId. Custom objects are `2-<n>`.
 STANDARD_OBJECTS: dict[str, str] = {"contacts": "0-1", "companies": "0-2", "deals": "0-3", "tickets": "0-5"}
+
+# HubSpot stores at most 65,536 characters in one property value; a longer value refuses the whole request (400).
+MAX_PROPERTY_CHARS = 65_536
+VALUE_TOO_LONG = "PROPERTY_VALUE_TOO_LONG"
 
 # Deliberately loose: HubSpot accepts most RFC-ish addresses and refuses obviously malformed ones.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -181,7 +186,15 @@ def validate_properties(
             problems.append(PropertyProblem("PROPERTY_DOESNT_EXIST", name, f'Property "{name}" does not exist'))
             continue
         value = "" if raw is None else str(raw)
-        if definition.read_only:
+        if len(value) > MAX_PROPERTY_CHARS:
+            problems.append(
+                PropertyProblem(
+                    VALUE_TOO_LONG,
+                    name,
+                    f"{name} has {len(value):,} characters; property values are limited to {MAX_PROPERTY_CHARS:,}",
+                )
+            )
+        elif definition.read_only:
             problems.append(
                 PropertyProblem("READ_ONLY_VALUE", name, f"{name} is a read only property; its value cannot be set.")
             )

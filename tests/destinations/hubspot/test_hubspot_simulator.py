@@ -273,3 +273,16 @@ def test_custom_objects_have_their_own_properties(sim: HubSpotSimulator) -> None
     assert "email" not in listed
     with pytest.raises(ValueError, match="2-1234"):
         sim.define_object("machines", "machines", [])
+
+
+def test_a_property_value_over_65536_characters_refuses_the_whole_request(sim: HubSpotSimulator) -> None:
+    client = sdk(sim)
+    long_ok = upsert_input("a@example.com", "k1", company="x" * 65_536)
+    too_long = upsert_input("b@example.com", "k2", company="y" * 65_537)
+    status, body, _ = refused(lambda: upsert(client, long_ok, too_long))
+    assert (status, body["category"]) == (400, "VALIDATION_ERROR")
+    assert body["message"].startswith("Property values were not valid")
+    assert body["errors"][0]["code"] == "PROPERTY_VALUE_TOO_LONG"
+    assert sim.records("contacts") == []  # traceable inputs, yet nothing applied: the request is refused whole
+    upsert(client, long_ok)
+    assert len(sim.records("contacts")[0]["company"]) == 65_536

@@ -370,3 +370,22 @@ def test_quota_headers_feed_the_daily_budget(sim: HubSpotSimulator, new_writer: 
     with pytest.raises(QuotaExhausted, match="budget|quota"):
         writer.write(WriteBatch(Operation.UPSERT, [contact(500)]))
     assert len(writes(sim, "upsert")) == 1
+
+
+def test_a_property_value_over_65536_characters_is_rejected_before_sending(
+    sim: HubSpotSimulator, new_writer: NewWriter
+) -> None:
+    writer, stats = new_writer(mapping={"email": "email", "firstname": "first_name", "company": "company"})
+    rows = [
+        contact(1, fields={"company": "x" * 65_536}),
+        contact(2, fields={"company": "y" * 65_537}),
+        contact(3),
+    ]
+    results = {r.key: r for r in writer.write(WriteBatch(Operation.UPSERT, rows))}
+
+    assert (results["2"].status, results["2"].error_code) == (RowStatus.REJECTED, "PROPERTY_VALUE_TOO_LONG")
+    assert "company has 65,537 characters" in (results["2"].error_message or "")
+    assert {results["1"].status, results["3"].status} == {RowStatus.SUCCEEDED}
+    [call] = writes(sim, "upsert")  # one request, without the long row: no refused batch, no splitting
+    assert [i["objectWriteTraceId"] for i in call.json()["inputs"]] == ["1", "3"]
+    assert stats.api_calls == 1
