@@ -13,8 +13,8 @@ Fault switches, all thread-safe and changeable while serving: `throttle_share` (
 answered 429, with `Retry-After` when `retry_after` is set), `storm(n)` (the next n requests 429), `limit(n, w)`
 (a sliding window: more than n admitted requests in w seconds -> 429 with Retry-After), `fail_rows` (a batch
 containing these keys answers 500), `refuse_rows` (a batch containing these keys answers 422 as a whole),
-`reject_keys` / `reject_emails` (207 per-row rejections), `token` (401 unless `Authorization: Bearer <token>`;
-`refused` lists the Idempotency-Key of each POST so refused),
+`reject_keys` / `reject_emails` (207 per-row rejections), `max_body_bytes` (a larger body answers 413),
+`token` (401 unless `Authorization: Bearer <token>`; `refused` lists the Idempotency-Key of each POST so refused),
 `fail_next(n, status)` (the next n requests answer `status`), `delay_next(n, seconds)` (apply the next n batches,
 then answer late: a client read timeout on a request that did land), `quota(limit, used)` (a daily allocation
 reported in `X-RateLimit-Daily-Limit` / `X-RateLimit-Daily-Remaining`; spent -> 429 DAILY), plus the server's
@@ -54,12 +54,15 @@ class WebhookSimulator:
         token: str | None = None,
         seed: int = 7,
         port: int = 0,
+        max_body_bytes: int | None = None,
     ) -> None:
         self.clock = clock
         self.per_row_results = per_row_results
         self.throttle_share = throttle_share
         self.retry_after = retry_after
         self.token = token
+        self.max_body_bytes = max_body_bytes  # a larger body answers 413, as a gateway in front of an endpoint does
+        self.oversized = 0  # bodies refused with 413
         self.fail_rows: set[str] = set()
         self.fail_times: int | None = None  # how many more times a `fail_rows` batch answers 500 (None: always)
         self.refuse_rows: set[str] = set()
@@ -222,6 +225,10 @@ class WebhookSimulator:
     def _post(self, request: Request) -> Response:
         obj = request.params["object"]
         key = request.header("idempotency-key")
+        if self.max_body_bytes is not None and len(request.body) > self.max_body_bytes:
+            with self._lock:
+                self.oversized += 1
+            return Response(413, {"message": f"request body over {self.max_body_bytes} bytes"})
         try:
             body = request.json()
             operation = body["operation"]

@@ -272,3 +272,39 @@ def test_reading_results(body: bytes, expected: list[RowStatus]) -> None:
     if body.startswith(b'{"results": [{"key": "a", "status": "succeeded"'):
         assert verdicts[0].destination_id == "7"
         assert verdicts[1].error_code == "NO_RESULT"
+
+
+def test_bodies_stay_under_max_body_bytes_and_an_oversized_row_is_rejected(
+    sim: WebhookSimulator, new_writer: NewWriter
+) -> None:
+    writer, _ = new_writer(max_body_bytes=20_000)
+    rows = [row(i, note="n" * 3_000) for i in range(10)] + [row(99, note="x" * 30_000)]
+    results = write_all(writer, rows)
+
+    assert (results["99"].status, results["99"].error_code) == (RowStatus.REJECTED, "PAYLOAD_TOO_LARGE")
+    assert "over the connection's max_body_bytes (20,000)" in (results["99"].error_message or "")
+    assert statuses(results) == {RowStatus.SUCCEEDED: 10, RowStatus.REJECTED: 1}
+    bodies = [len(c.body) for c in sim.server.log.calls("POST")]
+    assert len(bodies) >= 2, "the 33 KB batch went in smaller requests"
+    assert max(bodies) <= 20_000
+    assert sorted(sim.rows("people"), key=int) == [str(i) for i in range(10)]
+
+
+def test_simulator_answers_413_over_its_body_limit(clock: FakeClock) -> None:
+    import httpx
+
+    with WebhookSimulator(clock=clock, max_body_bytes=1_000) as small:
+        body = {"sync": "s", "operation": "upsert", "rows": [{"key": "1", "fields": {"v": "x" * 2_000}}]}
+        assert httpx.post(f"{small.url}/people", json=body).status_code == 413
+        assert (small.oversized, small.rows("people")) == (1, {})
+        body["rows"][0]["fields"] = {"v": "short"}
+        assert httpx.post(f"{small.url}/people", json=body).status_code == 204
+
+
+def test_a_batch_the_endpoint_refuses_413_is_split_until_it_fits(clock: FakeClock, new_writer: NewWriter) -> None:
+    with WebhookSimulator(clock=clock, max_body_bytes=8_000) as small:
+        writer, _ = new_writer(url=small.url)
+        results = write_all(writer, [row(i, note="n" * 1_500) for i in range(8)])
+        assert statuses(results) == {RowStatus.SUCCEEDED: 8}
+        assert small.oversized >= 1
+        assert len(small.rows("people")) == 8

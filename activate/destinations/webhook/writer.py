@@ -7,6 +7,8 @@ request   {"sync", "operation", "rows": [{"key", "destination_id", "fields"}]}  
 2xx       no body (or no `results`): every row succeeded, its destination id is the row key
 200/207   {"results": [{"key", "status", "id", "error"}]}: per row; a row missing from results failed
 400/413/422  the batch is refused for its data: split in halves until the bad rows stand alone (rejected)
+max_body_bytes  a body over the connection's limit is never sent: the batch is split in halves, and a row whose
+             own body is over it is rejected with PAYLOAD_TOO_LARGE
 429/5xx, timeouts, resets   the connection's `ApiCaller` retries; when it gives up the rows are failed
 401                          credentials from a provider (`${vault:..}` in a header) are re-read once and the
                              request retried with them; otherwise, or refused again, the run fails (no loop)
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
 MODES = frozenset({"upsert", "update", "insert", "mirror"})
 _REFUSED = frozenset({400, 413, 422})
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 
 
 def capabilities(max_concurrency: int, batch_size: int) -> Capabilities:
@@ -143,6 +146,19 @@ class WebhookDestination:
     def _send(self, operation: Operation, rows: Sequence[RowOp], results: list[RowResult]) -> None:
         body = request_body(self.context.sync_name, operation, rows)
         payload = dumps_exact(body).encode()
+        limit = self.connection.max_body_bytes
+        if len(payload) > limit:
+            if len(rows) == 1:
+                message = (
+                    f"the row's request body is {len(payload):,} bytes, over the connection's max_body_bytes "
+                    f"({limit:,}); it was not sent"
+                )
+                results.append(RowResult.rejected(rows[0].key, PAYLOAD_TOO_LARGE, message, 0))
+                return
+            middle = len(rows) // 2
+            self._send(operation, rows[:middle], results)
+            self._send(operation, rows[middle:], results)
+            return
         key = idempotency_key(self.context.spec.object, body)
         attempts = 0
         version = 0
