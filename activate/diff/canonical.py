@@ -103,49 +103,104 @@ def staged_name(index: int) -> str:
 
 @dataclass(frozen=True)
 class SnapshotSql:
-    """The SELECT that turns one Arrow batch into snapshot rows, and the JSON kind of each hashed column."""
+    """The SELECT that turns a relation into snapshot rows, and the JSON kind of each hashed column."""
 
     select: str
     kinds: dict[str, JsonKind]
 
 
-def snapshot_select(
-    schema: pa.Schema, key_columns: Sequence[str], hashed_columns: Sequence[str], relation: str, first_row: int
-) -> SnapshotSql:
-    """SELECT row_number, row_key, row_hash, invalid_reason, v0..vN FROM relation.
+@dataclass(frozen=True)
+class _Canonical:
+    key: str
+    reason: str
+    texts: list[str]
+    kinds: dict[str, JsonKind]
 
-    `hashed_columns` must be sorted (their order is part of the hash). `first_row` numbers rows across batches
-    (1-based) so a row without a usable key can still be named.
-    """
+
+def _canonical(schema: pa.Schema, key_columns: Sequence[str], hashed_columns: Sequence[str]) -> _Canonical:
     by_name = {f.name: f for f in schema}
     sql = {name: column_sql(by_name[name]) for name in set(key_columns) | set(hashed_columns)}
-
     if len(key_columns) == 1:
         key_expr = sql[key_columns[0]].text
     else:
-        parts = ", ".join(_json_of(sql[k].text, sql[k].kind) for k in key_columns)
-        key_expr = f"'[' || concat_ws(',', {parts}) || ']'"
-
-    texts = [sql[name].text for name in hashed_columns]
-    framed = ", ".join(f"coalesce(CAST(length(t{i}) AS VARCHAR) || ':' || t{i}, 'N')" for i in range(len(texts)))
-    row_hash = f"md5(concat_ws('|', {framed}))" if texts else "md5('')"
-
+        parts = ", ',', ".join(_json_of(sql[k].text, sql[k].kind) for k in key_columns)
+        key_expr = f"concat('[', {parts}, ']')"
     reasons = [f"WHEN {quote(k)} IS NULL THEN {literal(f'primary key column {k!r} is null')}" for k in key_columns]
     for name in sorted(set(key_columns) | set(hashed_columns)):
         column = sql[name]
         if column.invalid and column.invalid_reason:
             reasons.append(f"WHEN {column.invalid} THEN {literal(column.invalid_reason)}")
-    reason = "CASE " + " ".join(reasons) + " END"
+    return _Canonical(
+        key_expr,
+        "CASE " + " ".join(reasons) + " END",
+        [sql[name].text for name in hashed_columns],
+        {name: sql[name].kind for name in hashed_columns},
+    )
 
-    staged = "".join(f", t{i} AS {staged_name(i)}" for i in range(len(texts)))
+
+def _hash_of(texts: Sequence[str]) -> str:
+    """md5 over the length-prefixed texts (one flat call: any number of columns, no expression depth)."""
+    framed = ", ".join(f"coalesce(CAST(length({t}) AS VARCHAR) || ':' || {t}, 'N')" for t in texts)
+    return f"md5(concat_ws('|', {framed}))" if texts else "md5('')"
+
+
+def snapshot_select(
+    schema: pa.Schema,
+    key_columns: Sequence[str],
+    hashed_columns: Sequence[str],
+    relation: str,
+    first_row: int,
+    *,
+    staged: Sequence[str] | None = None,
+) -> SnapshotSql:
+    """SELECT row_number, row_key, row_hash, invalid_reason[, v0..vN] FROM relation.
+
+    `hashed_columns` must be sorted (their order is part of the hash). `first_row` numbers rows across batches
+    (1-based) so a row without a usable key can still be named. `staged`: the hashed columns whose canonical
+    texts are kept as v<index> (None: all, for payloads when the relation cannot be read again, e.g. an Arrow
+    batch); the rest of the snapshot is only what the diff needs, and payloads come from `payload_rescan`.
+    """
+    c = _canonical(schema, key_columns, hashed_columns)
+    kept = [i for i, name in enumerate(hashed_columns) if staged is None or name in staged]
+    texts = "".join(f", t{i} AS {staged_name(i)}" for i in kept)
     inner = ", ".join(
-        [f"{key_expr} AS row_key", f"{reason} AS invalid_reason"] + [f"{t} AS t{i}" for i, t in enumerate(texts)]
+        [f"{c.key} AS row_key", f"{c.reason} AS invalid_reason"] + [f"{t} AS t{i}" for i, t in enumerate(c.texts)]
     )
     select = (
-        f"SELECT {first_row - 1} + row_number() OVER () AS row_number, row_key, {row_hash} AS row_hash, "
-        f"invalid_reason{staged} FROM (SELECT {inner} FROM {relation})"
+        f"SELECT {first_row - 1} + row_number() OVER () AS row_number, row_key, "
+        f"{_hash_of([f't{i}' for i in range(len(c.texts))])} AS row_hash, "
+        f"invalid_reason{texts} FROM (SELECT {inner} FROM {relation})"
     )
-    return SnapshotSql(select, {name: sql[name].kind for name in hashed_columns})
+    return SnapshotSql(select, c.kinds)
+
+
+def payload_rescan(
+    schema: pa.Schema,
+    key_columns: Sequence[str],
+    hashed_columns: Sequence[str],
+    relation: str,
+    planned: str,
+    carried: Sequence[str],
+) -> str:
+    """Planned rows joined back to the source relation, with the hash and JSON payload of the data read now.
+
+    `planned` is a relation with `row_key` and the `carried` columns; the result has `activate_<column>` for each
+    carried column, then `row_hash` and `payload`. Canonical texts are computed after the join, so only the planned
+    rows pay for them, and the hash is recomputed: what is recorded is the hash of exactly what is sent (the same
+    as the snapshot's unless the source changed in between). Planned rows absent from the relation are dropped.
+    """
+    c = _canonical(schema, key_columns, hashed_columns)
+    carry = ", ".join(f"p.{quote(col)} AS {quote('activate_' + col)}" for col in carried)
+    outer = ", ".join(quote("activate_" + col) for col in carried)
+    texts = ", ".join(f"{t} AS activate_t{i}" for i, t in enumerate(c.texts))
+    names = [f"activate_t{i}" for i in range(len(c.texts))]
+    return (
+        f"SELECT {outer}, {_hash_of(names)} AS row_hash, {_payload_of(hashed_columns, c.kinds, names)} AS payload "
+        f"FROM (SELECT {outer}{', ' if texts else ''}{texts} FROM ("
+        f"SELECT {carry}, activate_src.* FROM {planned} p JOIN (SELECT {c.key} AS activate_source_key, * "
+        f"FROM {relation}) activate_src ON activate_src.activate_source_key = p.row_key"
+        "))"
+    )
 
 
 def _json_of(text_sql: str, kind: JsonKind) -> str:
@@ -156,14 +211,17 @@ def _json_of(text_sql: str, kind: JsonKind) -> str:
     return f"coalesce(CAST(to_json({text_sql}) AS VARCHAR), 'null')"
 
 
-def payload_sql(hashed_columns: Sequence[str], kinds: dict[str, JsonKind], alias: str) -> str:
-    """The canonical JSON object of a staged row (keys sorted), computed only for rows that will be written."""
+def _payload_of(hashed_columns: Sequence[str], kinds: dict[str, JsonKind], texts: Sequence[str]) -> str:
+    """One flat concat() (a chain of `||` nests one level per column: DuckDB stops at depth 1000)."""
     if not hashed_columns:
         return "'{}'"
-    members = " || ',' || ".join(
-        literal(json.dumps(name) + ":")
-        + " || "
-        + _json_of(f"{alias}.{staged_name(i)}", kinds.get(name, JsonKind.STRING))
-        for i, name in enumerate(hashed_columns)
-    )
-    return f"('{{' || {members} || '}}')"
+    parts: list[str] = []
+    for i, (name, text) in enumerate(zip(hashed_columns, texts, strict=True)):
+        parts.append(literal(("{" if i == 0 else ",") + json.dumps(name) + ":"))
+        parts.append(_json_of(text, kinds.get(name, JsonKind.STRING)))
+    return f"concat({', '.join(parts)}, '}}')"
+
+
+def payload_sql(hashed_columns: Sequence[str], kinds: dict[str, JsonKind], alias: str) -> str:
+    """The canonical JSON object of a staged row (keys sorted), computed only for rows that will be written."""
+    return _payload_of(hashed_columns, kinds, [f"{alias}.{staged_name(i)}" for i in range(len(hashed_columns))])

@@ -1,15 +1,27 @@
-"""The per-run diff workspace: a DuckDB database in a temporary file where the snapshot is staged and diffed.
+"""The per-run diff workspace: an in-memory DuckDB database, spilling to a private directory, where the snapshot is
+staged and diffed.
 
 Why a separate workspace rather than a temp table in the state store: a DuckDB state file admits one writing
 process at a time, and a run that kept it open for its whole write phase would lock out `activate runs` and every
 other sync. The workspace is private to the run; the sync's state is brought in next to the snapshot (attached
 read-only when the state store is DuckDB, streamed in as Arrow otherwise), the diff is one set-based SQL statement,
-and the state store is only touched again in short per-batch transactions. Memory stays bounded: DuckDB spills to
-the workspace directory past `memory_limit`.
+and the state store is only touched again in short per-batch transactions.
+
+The snapshot is staged in one streaming pass and keeps only what the diff needs (row number, key, hash, why a row
+cannot be sent):
+- a DuckDB warehouse is attached read-only and the query runs inside the workspace: one parallel statement, no
+  Arrow round trip. Payloads are read again, for the planned rows only, by joining them back to the query
+  (`canonical.payload_rescan`); the file cannot change in between (a read-only attachment shuts out writers);
+- any other source streams Arrow batches; their canonical texts are staged with the key and hash, since the
+  source may not give the same rows twice.
+
+Memory is bounded by `memory_limit` (default 512 MB, `ACTIVATE_DIFF_MEMORY_LIMIT`): past it DuckDB spills to
+the workspace directory, so the cost stays linear in rows and a 30M-row first plan fits in 1 GB.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -19,7 +31,15 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from activate.diff.canonical import JsonKind, literal, payload_sql, snapshot_select, staged_name
+from activate.diff.canonical import (
+    JsonKind,
+    literal,
+    payload_rescan,
+    payload_sql,
+    quote,
+    snapshot_select,
+    staged_name,
+)
 from activate.diff.classify import (
     DUPLICATE_KEY,
     classify_sql,
@@ -29,12 +49,21 @@ from activate.diff.classify import (
     invalid_sql,
     totals_sql,
 )
+from activate.errors import SourceError
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
     from activate.state.store import StateReader
+
+MEMORY_LIMIT_ENV = "ACTIVATE_DIFF_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "512MB"
+# The workspace's own catalog: a query on an attached warehouse runs with that warehouse as the default catalog
+# (so its names resolve exactly as on a direct connection), hence every workspace table is named in full.
+_WS = "memory.main"
+_SOURCE_ALIASES_TAKEN = {"memory", "temp", "system", "main", "activate_state_db"}
+_PLANNED = ("row_key", "kind", "destination_id", "has_intent", "intent_hash")
 
 
 @dataclass(frozen=True)
@@ -55,7 +84,7 @@ class DiffCounts:
 
 @dataclass(frozen=True)
 class PlannedRow:
-    """A row the diff selected, as stored in the workspace."""
+    """A row the diff selected, with the hash and payload of the data that will be sent."""
 
     row_key: str
     kind: str  # added | changed | removed
@@ -78,24 +107,122 @@ class InvalidRow:
 MatchField = tuple[str, str]  # (source column the match field reads, destination field name)
 
 
+def workspace_memory_limit() -> str:
+    """The workspace's DuckDB memory limit: `ACTIVATE_DIFF_MEMORY_LIMIT` or 512 MB."""
+    return os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
+
+
+@dataclass(frozen=True)
+class _Rescan:
+    """A source the workspace can read again for payloads: the query and the canonical rules of its columns."""
+
+    query: str
+    schema: pa.Schema
+    key_columns: tuple[str, ...]
+
+
 class DiffWorkspace:
     """Stage a snapshot, bring in the sync's state, diff them in SQL, then stream out the planned rows."""
 
-    def __init__(self, directory: Path | None = None, memory_limit: str = "256MB") -> None:
+    def __init__(self, directory: Path | None = None, memory_limit: str | None = None) -> None:
         import duckdb
 
         self._dir = Path(tempfile.mkdtemp(prefix="activate-diff-", dir=directory))
-        self.con: duckdb.DuckDBPyConnection = duckdb.connect(str(self._dir / "workspace.duckdb"))
+        limit = memory_limit or workspace_memory_limit()
+        self.con: duckdb.DuckDBPyConnection = duckdb.connect(
+            ":memory:",
+            config={
+                "memory_limit": limit,
+                "temp_directory": str(self._dir / "spill"),
+                # row order is never relied on (planned rows are ordered by key), so DuckDB may stream freely
+                "preserve_insertion_order": False,
+                # the hash reads each canonical text twice; eliminating those common subexpressions saves nothing
+                # measurable and costs time quadratic in the columns (5 s to plan a 1,000-column SELECT)
+                "disabled_optimizers": "common_subexpressions",
+            },
+        )
         self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute(f"SET memory_limit = {literal(memory_limit)}")
-        self.con.execute(f"SET temp_directory = {literal(str(self._dir / 'spill'))}")
-        self.con.execute("SET preserve_insertion_order = false")
         self._hashed: list[str] = []
         self._kinds: dict[str, JsonKind] = {}
         self._attached = False
         self._typed: set[str] = set()
+        self._source_path: str | None = None
+        self._rescan: _Rescan | None = None
+        self._samples: dict[str, list[PlannedRow]] | None = None
+        self._sample_limit = 0
 
-    # -- staging ----------------------------------------------------------------------------------------------------
+    # -- staging: a DuckDB warehouse, read in place -------------------------------------------------------------------
+
+    def attach_duckdb(self, path: str) -> bool:
+        """Attach a DuckDB warehouse file read-only as the default catalog. False when it cannot be done here (its
+        name is one the workspace uses): the caller streams Arrow batches instead."""
+        import duckdb
+
+        alias = Path(path).stem
+        if alias.lower() in _SOURCE_ALIASES_TAKEN:
+            return False
+        try:
+            self.con.execute(f"ATTACH {literal(path)} AS {quote(alias)} (READ_ONLY)")
+            self.con.execute(f"USE {quote(alias)}")
+        except duckdb.Error as exc:
+            raise SourceError(f"cannot open DuckDB warehouse {path}: {str(exc).strip()}") from exc
+        self._source_path = str(Path(path).resolve())
+        return True
+
+    def _query_schema(self, query: str) -> pa.Schema:
+        """The query's columns as Arrow types: the same types (so the same canonical SQL and hashes) as the batches
+        a DuckDB reader streams."""
+        import duckdb
+
+        relation = self.con.sql(f"SELECT * FROM ({_strip(query)}) activate_q LIMIT 0")
+        try:
+            to_table = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+            schema: pa.Schema = to_table().schema
+        except duckdb.Error as exc:
+            raise SourceError(str(exc).strip()) from exc
+        return schema
+
+    def source_columns(self, query: str) -> list[str]:
+        """The query's result columns, on the attached warehouse."""
+        import duckdb
+
+        try:
+            return list(self._query_schema(query).names)
+        except duckdb.Error as exc:
+            raise SourceError(str(exc).strip()) from exc
+
+    def stage_query(
+        self,
+        query: str,
+        key_columns: Sequence[str],
+        hashed_columns: Sequence[str],
+        match_column: str | None = None,
+    ) -> int:
+        """Key and hash every row of the query on the attached warehouse, in one statement; returns rows read.
+
+        Of the canonical texts only the match column's is staged (duplicate match values are found in SQL).
+        """
+        import duckdb
+
+        self._hashed = sorted(hashed_columns)
+        schema = self._query_schema(query)
+        snapshot = snapshot_select(
+            schema,
+            key_columns,
+            self._hashed,
+            f"({_strip(query)}) activate_src",
+            1,
+            staged=[match_column] if match_column else [],
+        )
+        self._kinds = snapshot.kinds
+        try:
+            self.con.execute(f"CREATE TABLE {_WS}.snapshot AS {snapshot.select}")
+        except duckdb.Error as exc:
+            raise SourceError(str(exc).strip()) from exc
+        self._rescan = _Rescan(query, schema, tuple(key_columns))
+        return self._scalar(f"SELECT count(*) FROM {_WS}.snapshot")
+
+    # -- staging: Arrow batches from any other source -----------------------------------------------------------------
 
     def stage_snapshot(
         self, batches: Iterator[pa.RecordBatch], key_columns: Sequence[str], hashed_columns: Sequence[str]
@@ -104,8 +231,8 @@ class DiffWorkspace:
         self._hashed = sorted(hashed_columns)
         staged = "".join(f", {staged_name(i)} VARCHAR" for i in range(len(self._hashed)))
         self.con.execute(
-            f"CREATE TABLE snapshot (row_number BIGINT, row_key VARCHAR, row_hash VARCHAR, invalid_reason VARCHAR"
-            f"{staged})"
+            f"CREATE TABLE {_WS}.snapshot (row_number BIGINT, row_key VARCHAR, row_hash VARCHAR, "
+            f"invalid_reason VARCHAR{staged})"
         )
         rows = 0
         for batch in batches:
@@ -121,11 +248,13 @@ class DiffWorkspace:
                 self._kinds.setdefault(name, kind)
             self.con.register("activate_batch", batch)
             try:
-                self.con.execute(f"INSERT INTO snapshot {select.select}")
+                self.con.execute(f"INSERT INTO {_WS}.snapshot {select.select}")
             finally:
                 self.con.unregister("activate_batch")
             rows += batch.num_rows
         return rows
+
+    # -- the sync's state ---------------------------------------------------------------------------------------------
 
     def stage_state(self, reader: StateReader, sync_name: str) -> None:
         """Bring the sync's state, rejections and intents next to the snapshot.
@@ -138,10 +267,10 @@ class DiffWorkspace:
         import pyarrow as pa
 
         self.con.execute(
-            "CREATE TABLE state (row_key VARCHAR, row_hash VARCHAR, config_hash VARCHAR, destination_id VARCHAR)"
+            f"CREATE TABLE {_WS}.state (row_key VARCHAR, row_hash VARCHAR, config_hash VARCHAR, destination_id VARCHAR)"
         )
-        self.con.execute("CREATE TABLE rejections (row_key VARCHAR, row_hash VARCHAR, config_hash VARCHAR)")
-        self.con.execute("CREATE TABLE intents (row_key VARCHAR, row_hash VARCHAR)")
+        self.con.execute(f"CREATE TABLE {_WS}.rejections (row_key VARCHAR, row_hash VARCHAR, config_hash VARCHAR)")
+        self.con.execute(f"CREATE TABLE {_WS}.intents (row_key VARCHAR, row_hash VARCHAR)")
         for chunk in reader.state_rows(sync_name):
             table = pa.table(
                 {
@@ -165,7 +294,7 @@ class DiffWorkspace:
     def _insert_arrow(self, table: str, data: pa.Table) -> None:
         self.con.register("activate_in", data)
         try:
-            self.con.execute(f"INSERT INTO {table} SELECT * FROM activate_in")
+            self.con.execute(f"INSERT INTO {_WS}.{table} SELECT * FROM activate_in")
         finally:
             self.con.unregister("activate_in")
 
@@ -177,48 +306,48 @@ class DiffWorkspace:
         if not Path(database).exists():
             self._empty_state_views()
             return True
+        catalog = "activate_state_db"
+        if self._source_path is not None and str(Path(database).resolve()) == self._source_path:
+            catalog = quote(Path(database).stem)  # the warehouse file holds the state too: attached already
+        else:
 
-        def attach() -> None:
-            self.con.execute(f"ATTACH {literal(database)} AS activate_state_db (READ_ONLY)")
+            def attach() -> None:
+                self.con.execute(f"ATTACH {literal(database)} AS activate_state_db (READ_ONLY)")
 
-        reader._retry_busy(attach)
-        self._attached = True
-        tables = {r[0] for r in self.con.execute("SHOW TABLES FROM activate_state_db").fetchall()}
+            reader._retry_busy(attach)
+            self._attached = True
+        tables = {r[0] for r in self.con.execute(f"SHOW TABLES FROM {catalog}").fetchall()}
         if "activate_state" not in tables:
             self._empty_state_views()
             return True
         name = literal(sync_name)
-        self.con.execute(
-            "CREATE TEMP VIEW state AS SELECT row_key, row_hash, config_hash, destination_id "
-            f"FROM activate_state_db.activate_state WHERE sync_name = {name}"
-        )
-        self.con.execute(
-            "CREATE TEMP VIEW rejections AS SELECT row_key, row_hash, config_hash "
-            f"FROM activate_state_db.activate_rejections WHERE sync_name = {name}"
-        )
-        self.con.execute(
-            "CREATE TEMP VIEW intents AS SELECT row_key, row_hash "
-            f"FROM activate_state_db.activate_intents WHERE sync_name = {name}"
-        )
+        for view, columns, table in (
+            ("state", "row_key, row_hash, config_hash, destination_id", "activate_state"),
+            ("rejections", "row_key, row_hash, config_hash", "activate_rejections"),
+            ("intents", "row_key, row_hash", "activate_intents"),
+        ):
+            self.con.execute(
+                f"CREATE VIEW {_WS}.{view} AS SELECT {columns} FROM {catalog}.main.{table} WHERE sync_name = {name}"
+            )
         return True
 
     def _empty_state_views(self) -> None:
         self.con.execute(
-            "CREATE TEMP VIEW state AS SELECT NULL::VARCHAR AS row_key, NULL::VARCHAR AS row_hash, "
+            f"CREATE VIEW {_WS}.state AS SELECT NULL::VARCHAR AS row_key, NULL::VARCHAR AS row_hash, "
             "NULL::VARCHAR AS config_hash, NULL::VARCHAR AS destination_id WHERE false"
         )
         self.con.execute(
-            "CREATE TEMP VIEW rejections AS SELECT NULL::VARCHAR AS row_key, NULL::VARCHAR AS row_hash, "
+            f"CREATE VIEW {_WS}.rejections AS SELECT NULL::VARCHAR AS row_key, NULL::VARCHAR AS row_hash, "
             "NULL::VARCHAR AS config_hash WHERE false"
         )
         self.con.execute(
-            "CREATE TEMP VIEW intents AS SELECT NULL::VARCHAR AS row_key, NULL::VARCHAR AS row_hash WHERE false"
+            f"CREATE VIEW {_WS}.intents AS SELECT NULL::VARCHAR AS row_key, NULL::VARCHAR AS row_hash WHERE false"
         )
 
     def _detach_state(self) -> None:
         if self._attached:
             for view in ("state", "rejections", "intents"):
-                self.con.execute(f"DROP VIEW IF EXISTS {view}")
+                self.con.execute(f"DROP VIEW IF EXISTS {_WS}.{view}")
             self.con.execute("DETACH activate_state_db")
             self._attached = False
 
@@ -240,26 +369,26 @@ class DiffWorkspace:
         staged_match = None
         if match is not None and match[0] in self._hashed:
             staged_match = (staged_name(self._hashed.index(match[0])), match[1])
-        con.execute(f"CREATE TABLE dupes AS {dupes_sql('snapshot', staged_match)}")
+        con.execute(f"CREATE TABLE {_WS}.dupes AS {dupes_sql(f'{_WS}.snapshot', staged_match)}")
         classified = classify_sql(
-            snapshot="snapshot",
-            dupes="dupes",
-            state="state",
-            rejections="rejections",
-            intents="intents",
+            snapshot=f"{_WS}.snapshot",
+            dupes=f"{_WS}.dupes",
+            state=f"{_WS}.state",
+            rejections=f"{_WS}.rejections",
+            intents=f"{_WS}.intents",
             config_hash=literal(config_hash),
             full_resync=full_resync,
             retry_rejected=retry_rejected,
         )
-        con.execute(f"CREATE TABLE ops AS {classified}")
-        counts = con.execute(counts_sql("ops")).fetchone()
+        con.execute(f"CREATE TABLE {_WS}.ops AS {classified}")
+        counts = con.execute(counts_sql(f"{_WS}.ops")).fetchone()
         assert counts is not None
         added, changed, removed, held_back, config_changed = (int(c or 0) for c in counts)
-        totals = con.execute(totals_sql("snapshot", "dupes")).fetchone()
+        totals = con.execute(totals_sql(f"{_WS}.snapshot", f"{_WS}.dupes")).fetchone()
         assert totals is not None
         rows_read, valid = int(totals[0] or 0), int(totals[1] or 0)
-        state_rows = self._scalar("SELECT count(*) FROM state")
-        duplicate_match = self._scalar(duplicate_matches_sql("dupes"))
+        state_rows = self._scalar(f"SELECT count(*) FROM {_WS}.state")
+        duplicate_match = self._scalar(duplicate_matches_sql(f"{_WS}.dupes"))
         self._detach_state()
         unchanged = valid - added - changed - held_back
         return DiffCounts(
@@ -281,48 +410,95 @@ class DiffWorkspace:
 
     # -- reading the plan -------------------------------------------------------------------------------------------
 
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor (its own connection to the workspace) with the workspace's session settings: the time zone
+        (timestamps are rendered in UTC) and the attached warehouse as default catalog."""
+        cursor = self.con.cursor()
+        cursor.execute("SET TimeZone = 'UTC'")
+        if self._source_path is not None:
+            cursor.execute(f"USE {quote(Path(self._source_path).stem)}")
+        return cursor
+
+    def _select_planned(self, planned: str) -> str:
+        """row_key, kind, row_hash, payload, destination_id, has_intent, intent_hash of the rows of `planned` (a
+        relation over `ops`); removed rows carry no payload."""
+        columns = "row_key, kind, row_hash, payload, destination_id, has_intent, intent_hash"
+        if self._rescan is None:
+            payload = payload_sql(self._hashed, self._kinds, "s")
+            return (
+                f"SELECT o.row_key, o.kind, o.row_hash, CASE WHEN s.row_number IS NULL THEN NULL ELSE {payload} END "
+                f"AS payload, o.destination_id, o.has_intent, o.intent_hash FROM {planned} o "
+                f"LEFT JOIN {_WS}.snapshot s ON s.row_number = o.row_number"
+            )
+        rescan = payload_rescan(
+            self._rescan.schema,
+            self._rescan.key_columns,
+            self._hashed,
+            f"({_strip(self._rescan.query)}) activate_q",
+            f"(SELECT * FROM {planned} WHERE kind <> 'removed')",
+            _PLANNED,
+        )
+        renamed = ", ".join(f"activate_{c} AS {c}" for c in _PLANNED)
+        return (
+            f"SELECT {columns} FROM (SELECT {renamed}, row_hash, payload FROM ({rescan})) "
+            f"UNION ALL SELECT {columns.replace('payload', 'NULL::VARCHAR AS payload')} FROM {planned} "
+            "WHERE kind = 'removed'"
+        )
+
+    def _fetch(self, sql: str, chunk: int) -> Iterator[list[tuple[Any, ...]]]:
+        cursor = self._cursor()
+        try:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(chunk):
+                yield rows
+        finally:
+            cursor.close()
+
     def planned(self, kinds: Sequence[str], chunk: int = 5_000) -> Iterator[list[PlannedRow]]:
         """Rows to write, in chunks, held-back rows excluded; ordered by key so runs are reproducible."""
         kind_list = ", ".join(literal(k) for k in kinds)
-        cursor = self.con.cursor()
-        cursor.execute(f"{self._select_planned()} WHERE o.kind IN ({kind_list}) AND NOT o.held_back ORDER BY o.row_key")
-        try:
-            while True:
-                rows = cursor.fetchmany(chunk)
-                if not rows:
-                    return
-                yield [PlannedRow(*r) for r in rows]
-        finally:
-            cursor.close()
+        self._materialise_planned()
+        if self._rescan is None:
+            ops = f"(SELECT * FROM {_WS}.ops WHERE kind IN ({kind_list}) AND NOT held_back)"
+            sql = f"{self._select_planned(ops)} ORDER BY row_key"
+        else:
+            sql = f"SELECT * FROM {_WS}.planned_rows WHERE kind IN ({kind_list}) ORDER BY row_key"
+        for rows in self._fetch(sql, chunk):
+            yield [PlannedRow(*r) for r in rows]
 
-    def _select_planned(self) -> str:
-        payload = payload_sql(self._hashed, self._kinds, "s")
-        return (
-            "SELECT o.row_key, o.kind, o.row_hash, "
-            f"CASE WHEN s.row_number IS NULL THEN NULL ELSE {payload} END AS payload, "
-            "o.destination_id, o.has_intent, o.intent_hash "
-            "FROM ops o LEFT JOIN snapshot s ON s.row_number = o.row_number"
-        )
+    def _materialise_planned(self) -> None:
+        """Before the first write: read every planned row's payload from the attached warehouse in one join, then
+        let the warehouse go, so a long write phase never keeps the file from its own writers (dbt, loaders)."""
+        if self._rescan is None or self._source_path is None:
+            return
+        planned = f"(SELECT * FROM {_WS}.ops WHERE NOT held_back)"
+        self.con.execute(f"CREATE TABLE {_WS}.planned_rows AS {self._select_planned(planned)}")
+        self.con.execute("USE memory")
+        self.con.execute(f"DETACH {quote(Path(self._source_path).stem)}")
+        self._source_path = None
 
     def sample(self, kind: str, limit: int) -> list[PlannedRow]:
-        rows = self.con.execute(
-            f"{self._select_planned()} WHERE o.kind = {literal(kind)} AND NOT o.held_back "
-            f"ORDER BY o.row_key LIMIT {int(limit)}"
-        ).fetchall()
-        return [PlannedRow(*r) for r in rows]
+        """The first `limit` planned rows of a kind by key. Every kind's sample is read in one pass (a DuckDB
+        warehouse is scanned once for all of them), each kind's rows picked by a top-N, never a full sort."""
+        if self._samples is None or self._sample_limit < limit:
+            detached = self._rescan is not None and self._source_path is None
+            relation, where = (f"{_WS}.planned_rows", "") if detached else (f"{_WS}.ops", " AND NOT held_back")
+            firsts = " UNION ALL ".join(
+                f"(SELECT * FROM {relation} WHERE kind = {literal(k)}{where} ORDER BY row_key LIMIT {int(limit)})"
+                for k in ("added", "changed", "removed")
+            )
+            # rows already materialised are read back as they are; otherwise their payloads are built now
+            sql = f"SELECT * FROM ({firsts})" if detached else self._select_planned(f"({firsts})")
+            self._samples, self._sample_limit = {}, limit
+            for rows in self._fetch(f"{sql} ORDER BY row_key", 1_000):
+                for row in rows:
+                    self._samples.setdefault(row[1], []).append(PlannedRow(*row))
+        return self._samples.get(kind, [])[:limit]
 
     def invalid_rows(self, chunk: int = 5_000) -> Iterator[list[InvalidRow]]:
         """Rows that cannot be sent, each with its reason."""
-        cursor = self.con.cursor()
-        cursor.execute(invalid_sql("snapshot", "dupes"))
-        try:
-            while True:
-                rows = cursor.fetchmany(chunk)
-                if not rows:
-                    return
-                yield [InvalidRow(r[0], r[1], r[2]) for r in rows]
-        finally:
-            cursor.close()
+        for rows in self._fetch(invalid_sql(f"{_WS}.snapshot", f"{_WS}.dupes"), chunk):
+            yield [InvalidRow(r[0], r[1], r[2]) for r in rows]
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         return self.con.execute(sql).fetchall()
@@ -339,3 +515,7 @@ class DiffWorkspace:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _strip(query: str) -> str:
+    return query.strip().rstrip(";")

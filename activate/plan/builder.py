@@ -6,6 +6,7 @@ The same builder serves `plan` (with a StateReader) and `run` (with the StateSto
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from activate.diff.workspace import DiffCounts, DiffWorkspace, MatchField
 from activate.errors import ConfigError, ConfigIssue, SourceError
 from activate.plan.mapping import RenderError, RowMapping, parse_payload
 from activate.plan.plan import MODE_OPERATIONS, Plan, check_guardrails
+from activate.sources.config import DuckDBConnection
 from activate.sources.readers import open_reader
 
 if TYPE_CHECKING:
@@ -73,6 +75,16 @@ def check_columns(sync: LoadedSync, columns: list[str], root: Path) -> None:
         raise ConfigError(issues)
 
 
+def _duckdb_file(connection: object, root: Path) -> str | None:
+    """The warehouse file of a DuckDB source connection (None for any other source, or an in-memory one)."""
+    if not isinstance(connection, DuckDBConnection) or connection.path == ":memory:":
+        return None
+    path = Path(connection.path) if Path(connection.path).is_absolute() else root / connection.path
+    if not path.exists():
+        raise SourceError(f"DuckDB warehouse file {path} does not exist (check the connection's path:)")
+    return str(path)
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root))
@@ -125,31 +137,36 @@ class PlanBuilder:
 
     def _diff_locally(self) -> DiffCounts:
         spec = self.sync.spec
-        connection = self.project.connection(spec.source.connection)
-        source = open_reader(connection, self.project.root)
-        set_query_tag = getattr(source, "set_query_tag", None)
-        if set_query_tag is not None:
-            set_query_tag(spec.name, self.run_id)
         workspace = DiffWorkspace(directory=None)
         self.workspace = workspace
+        connection = self.project.connection(spec.source.connection)
+        path = _duckdb_file(connection, self.project.root)
+        match = self._match_field()
         try:
-            try:
-                columns = source.columns(self.sync.query)
-            except SourceError as exc:
-                raise SourceError(
-                    f"sync '{spec.name}': the query failed: {self.project.secrets.mask(str(exc))}"
-                ) from exc
-            check_columns(self.sync, columns, self.project.root)
-            used = self.mapping.columns()
-            hashed = sorted(columns if used is None else used)
-            try:
-                workspace.stage_snapshot(source.batches(self.sync.query), spec.source.key_columns, hashed)
-            except SourceError as exc:
-                raise SourceError(
-                    f"sync '{spec.name}': the query failed: {self.project.secrets.mask(str(exc))}"
-                ) from exc
-        finally:
-            source.close()
+            if path is not None and workspace.attach_duckdb(path):
+                # a DuckDB warehouse is read in place: one statement keys and hashes every row
+                self._stage(
+                    workspace.source_columns,
+                    lambda hashed: workspace.stage_query(
+                        self.sync.query, spec.source.key_columns, hashed, match[0] if match else None
+                    ),
+                )
+            else:
+                source = open_reader(connection, self.project.root)
+                try:
+                    set_query_tag = getattr(source, "set_query_tag", None)
+                    if set_query_tag is not None:
+                        set_query_tag(spec.name, self.run_id)
+                    self._stage(
+                        source.columns,
+                        lambda hashed: workspace.stage_snapshot(
+                            source.batches(self.sync.query), spec.source.key_columns, hashed
+                        ),
+                    )
+                finally:
+                    source.close()
+        except SourceError as exc:
+            raise SourceError(f"sync '{spec.name}': the query failed: {self.project.secrets.mask(str(exc))}") from exc
         workspace.stage_state(self.reader, spec.name)
         return workspace.diff(
             self.sync.config_hash,
@@ -157,6 +174,13 @@ class PlanBuilder:
             retry_rejected=self.options.retry_rejected,
             match=self._match_field(),
         )
+
+    def _stage(self, columns_of: Callable[[str], list[str]], stage: Callable[[list[str]], int]) -> None:
+        """Check the mapping against the query's columns, then stage the snapshot hashing the columns it reads."""
+        columns = columns_of(self.sync.query)
+        check_columns(self.sync, columns, self.project.root)
+        used = self.mapping.columns()
+        stage(sorted(columns if used is None else used))
 
     def _match_field(self) -> MatchField | None:
         """(source column, field) of the sync's match field when it reads a column: duplicates are found in SQL.
