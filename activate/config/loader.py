@@ -45,6 +45,8 @@ PROJECT_FILE = "activate.yml"
 SECRET_KEY_NAME = re.compile(r"token|secret|passw|passphrase|authorization|api[_-]?key|credential", re.IGNORECASE)
 """Connection keys whose environment-substituted values are masked even when the model does not declare SecretStr."""
 SYNCS_DIR = "syncs"
+STATE_URL_VARIABLE = "ACTIVATE_STATE_URL"
+"""When set, the state store URL, whatever `state.url` in activate.yml says."""
 
 
 def load_project(project_dir: Path | str | None = None, *, env: Mapping[str, str] | None = None) -> Project:
@@ -74,7 +76,23 @@ def load_project(project_dir: Path | str | None = None, *, env: Mapping[str, str
     if issues or spec is None:
         raise ConfigError(_ordered([_masked(issue, masker) for issue in issues]))
     warned = tuple(_ordered([_masked(w, masker) for w in warnings]))
-    return Project(root=root, spec=spec, syncs=syncs, secrets=masker, positions=positions, warnings=warned, late=late)
+    override = environ.get(STATE_URL_VARIABLE)
+    state_from = f"state.url at {positions.where('state.url')}" if positions.has("state.url") else "the default"
+    if override:
+        # One meaning whatever activate.yml says: the deployment's environment picks the state store.
+        spec = spec.model_copy(update={"state": spec.state.model_copy(update={"url": override})})
+        masker.add(*url_password(override))
+        state_from = STATE_URL_VARIABLE
+    return Project(
+        root=root,
+        spec=spec,
+        syncs=syncs,
+        secrets=masker,
+        positions=positions,
+        warnings=warned,
+        late=late,
+        state_from=state_from,
+    )
 
 
 def _project_late_policy(path: tuple[PathPart, ...], reference: Reference) -> str | None:

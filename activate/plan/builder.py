@@ -248,8 +248,12 @@ class PlanBuilder:
 
 def build_plan(project: Project, sync_name: str, reader: StateReader, options: PlanOptions = PlanOptions()) -> Plan:
     """A dry run: the plan of one sync, with nothing written anywhere."""
+    from activate.plan.state_location import describe_state
+
     builder = PlanBuilder(project, project.sync(sync_name), reader, options)
     try:
-        return builder.build()
+        plan = builder.build()
     finally:
         builder.close()
+    plan.notes.insert(0, describe_state(project, builder.sync))
+    return plan
