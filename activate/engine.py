@@ -22,7 +22,6 @@ from activate import tracing
 from activate.clock import SYSTEM_CLOCK, Clock
 from activate.destinations.base import Destination, RowOp, WriteBatch, WriteContext
 from activate.destinations.registry import destination_plugin
-from activate.diff.native import open_state_store
 from activate.errors import ActivateError, ConfigError, GuardrailError, LockHeldError, UsageError
 from activate.http.errors import QuotaExhausted, TerminalError
 from activate.http.stats import RunStats
@@ -33,6 +32,7 @@ from activate.plan.plan import MODE_OPERATIONS, Plan
 from activate.rows import Operation, RowResult, RowStatus
 from activate.secrets.connections import new_session
 from activate.secrets.session import secret_scope
+from activate.state.open import open_state_store
 from activate.state.store import RecordedBatch, StateStore, lock_holder_name
 
 if TYPE_CHECKING:

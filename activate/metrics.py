@@ -46,8 +46,8 @@ class Metrics:
     def seed(self, project: Project) -> None:
         """Start `activate_last_success_timestamp_seconds` from the state store, so a restarted scheduler's freshness
         alerts see the last success before its first run."""
-        from activate.diff.native import open_state_store
         from activate.scheduler import aware
+        from activate.state.open import open_state_store
 
         for name, sync in project.syncs.items():
             store = open_state_store(project, sync)

@@ -149,7 +149,7 @@ class Scheduler:
         return self._serial if self._serial is not None else nullcontext()
 
     def _store(self, name: str) -> StateStore:
-        from activate.diff.native import open_state_store
+        from activate.state.open import open_state_store
 
         return open_state_store(self.project, self.project.sync(name))
 

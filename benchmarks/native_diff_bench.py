@@ -87,7 +87,9 @@ def _project(root: Path, warehouse_url: str | None, rows: int, state: str) -> Sc
 def _seed(project: ScratchProject, native: bool) -> None:
     """Every current row recorded as synced, with the hashes the warehouse computes (equal to the local ones for
     these integer and text columns)."""
-    from activate.diff.native import NativeDiff, NativeTarget, WarehouseState, native_target, open_session
+    from activate.diff.native import NativeDiff
+    from activate.state.warehouse import WarehouseState
+    from activate.warehouse.target import NativeTarget, native_target, open_session
 
     loaded = project.load()
     sync = loaded.sync(SYNC)

@@ -218,7 +218,7 @@ def runs(
 
         project = _project(project_dir)
         reader = StateReader(project.spec.state.url, project_root=project.root)
-        console.runs(reader.runs(sync, limit))
+        console.runs([r.to_dict() for r in reader.runs(sync, limit)])
 
     _guard(console, body)
 
@@ -245,7 +245,7 @@ def rows(
         found = reader.run(run_id)
         if found is None:
             raise UsageError(f"no run '{run_id}' in the state store; list runs with: python -m activate runs")
-        console.rows(reader.row_results(found["run_id"], status or (), limit))
+        console.rows([r.to_dict() for r in reader.row_results(found.run_id, status or (), limit)])
 
     _guard(console, body)
 
@@ -260,7 +260,7 @@ def reset(
     console = _console(False)
 
     def body() -> None:
-        from activate.diff.native import open_state_store
+        from activate.state.open import open_state_store
 
         project = _project(project_dir)
         loaded = project.sync(sync)

@@ -76,7 +76,7 @@ def run_demo(directory: Path, console: RichConsole) -> int:
         reader = StateReader(project.spec.state.url, project_root=project.root)
         for summary in second:
             out.print(f"[bold]{summary.sync_name}[/] run {summary.run_id}")
-            console.rows(reader.row_results(summary.run_id))
+            console.rows([r.to_dict() for r in reader.row_results(summary.run_id)])
 
         out.rule("[bold]5. What landed in each destination")
         _show_destinations(sims, console)

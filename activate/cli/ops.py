@@ -47,9 +47,9 @@ def sync_statuses(project: Project, clock: Clock) -> list[SyncStatus]:
     """Each sync's last run, next run and freshness, and whether it is overdue (see the module docstring)."""
     import sqlalchemy as sa
 
-    from activate.diff.native import open_state_store
     from activate.scheduler import aware, cron_interval, next_fire
     from activate.state import schema
+    from activate.state.open import open_state_store
 
     now = clock.now()
     timezone = project.spec.timezone

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from activate.diff.native import NativeDiff, NativeTarget, native_target, open_session
+from activate.diff.native import NativeDiff
 from activate.diff.workspace import DiffCounts, DiffWorkspace, MatchField
 from activate.errors import ConfigError, ConfigIssue, SourceError
 from activate.plan.mapping import RenderError, RowMapping, parse_payload
 from activate.plan.plan import MODE_OPERATIONS, Plan, check_guardrails
 from activate.sources.config import DuckDBConnection
 from activate.sources.readers import open_reader
+from activate.warehouse.target import NativeTarget, native_target, open_session
 
 if TYPE_CHECKING:
     from activate.config import LoadedSync, Project
@@ -115,14 +116,14 @@ class PlanBuilder:
 
     def _diff_natively(self, target: NativeTarget) -> DiffCounts:
         """Snapshot and diff inside the warehouse: only the planned rows are fetched later."""
-        from activate.sources.snowflake import query_tag
+        from activate.warehouse.snowflake import query_tag
 
         spec = self.sync.spec
         session = open_session(target, self.project.root, query_tag(spec.name, self.run_id))
         native = NativeDiff(session, target, spec.name)
         self.workspace = native
         try:
-            columns = list(session.describe(self.sync.query))
+            columns = [name for name, _ in session.result_columns(self.sync.query)]
             check_columns(self.sync, columns, self.project.root)
             used = self.mapping.columns()
             native.stage_snapshot(self.sync.query, spec.source.key_columns, sorted(columns if used is None else used))

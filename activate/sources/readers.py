@@ -1,12 +1,11 @@
-"""Warehouse readers: DuckDB natively (Arrow straight from the engine), Postgres and SQLite through SQLAlchemy.
+"""Warehouse readers: DuckDB natively (Arrow straight from the engine, opened by `activate.warehouse.duckdb`),
+Postgres and SQLite through SQLAlchemy.
 
 Postgres uses a server-side cursor (`stream_results`), so a 10M-row query streams in `batch_size` chunks.
 """
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,14 +13,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from activate.errors import SourceError
+from activate.sources.arrow import JSON_METADATA_KEY, rows_to_arrow
 from activate.sources.config import DuckDBConnection, PostgresConnection, SQLiteConnection
+from activate.warehouse.duckdb import connect_duckdb, duckdb_path
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
-
-
-JSON_METADATA_KEY = b"activate.type"
 
 
 def _limit_zero(query: str) -> str:
@@ -39,17 +37,10 @@ class DuckDBReader:
     """Reads a DuckDB file (or memory) with the native driver: results come out as Arrow with no row loop."""
 
     def __init__(self, connection: DuckDBConnection, project_root: Path) -> None:
-        import duckdb
-
-        path = connection.path
-        if path != ":memory:" and not Path(path).is_absolute():
-            path = str(project_root / path)
+        path = duckdb_path(connection, project_root)
         if path != ":memory:" and not Path(path).exists():
             raise SourceError(f"DuckDB warehouse file {path} does not exist (check the connection's path:)")
-        try:
-            self._con: duckdb.DuckDBPyConnection = duckdb.connect(path, read_only=connection.read_only)
-        except duckdb.Error as exc:
-            raise SourceError(f"cannot open DuckDB warehouse {path}: {exc}") from exc
+        self._con: duckdb.DuckDBPyConnection = connect_duckdb(connection, project_root)
 
     def columns(self, query: str) -> list[str]:
         import duckdb
@@ -92,7 +83,7 @@ class SQLAlchemyReader:
                 result = conn.execution_options(stream_results=True, yield_per=size).execute(sa.text(query))
                 names = list(result.keys())
                 for partition in result.partitions(size):
-                    yield _to_arrow(names, partition)
+                    yield rows_to_arrow(names, partition)
         except sa.exc.DBAPIError as exc:
             raise SourceError(_db_message(exc)) from exc
 
@@ -102,29 +93,6 @@ class SQLAlchemyReader:
 
 def _db_message(exc: sa.exc.DBAPIError) -> str:
     return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-
-
-def _to_arrow(names: list[str], rows: Any) -> pa.RecordBatch:
-    """Column-wise conversion (pyarrow does the per-value work in C); UUIDs and JSON documents become text."""
-    import pyarrow as pa
-
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    arrays = []
-    fields = []
-    for name, values in zip(names, columns, strict=True):
-        sample = next((v for v in values if v is not None), None)
-        if isinstance(sample, uuid.UUID):
-            values = tuple(None if v is None else str(v) for v in values)
-        elif isinstance(sample, (dict, list)):
-            # JSON documents travel as text tagged `json`, so the hash treats them as nested JSON, not strings
-            array = pa.array([None if v is None else json.dumps(v, sort_keys=True) for v in values], pa.string())
-            arrays.append(array)
-            fields.append(pa.field(name, pa.string(), metadata={JSON_METADATA_KEY: b"json"}))
-            continue
-        array = pa.array(values)
-        arrays.append(array)
-        fields.append(pa.field(name, array.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def open_reader(connection: Any, project_root: Path) -> Any:
@@ -137,7 +105,10 @@ def open_reader(connection: Any, project_root: Path) -> Any:
         path = connection.path if Path(connection.path).is_absolute() else str(project_root / connection.path)
         return SQLAlchemyReader(f"sqlite:///{path}")
     if getattr(connection, "type", None) == "snowflake":
-        from activate.sources.snowflake import SnowflakeReader  # type: ignore[import-not-found,unused-ignore]
+        from activate.sources.snowflake import SnowflakeReader
 
         return SnowflakeReader(connection, project_root)
     raise SourceError(f"connection type '{getattr(connection, 'type', '?')}' cannot be used as a source")
+
+
+__all__ = ["JSON_METADATA_KEY", "DuckDBReader", "SQLAlchemyReader", "arrow_batches", "open_reader"]

@@ -1,9 +1,7 @@
 """Snowflake reader on snowflake-connector-python: key-pair auth by default, Arrow batches out, queries tagged.
 
-Auth, in order of precedence: key pair (`private_key_path`, optional `private_key_passphrase`; the key is decrypted
-here with `cryptography` so a wrong passphrase fails with a clear message that never contains it), OAuth `token`,
-then `password`. `host`/`port`/`protocol` are passed through untouched (PrivateLink endpoints, proxies, emulators
-such as fakesnow's server mode).
+Auth and connection arguments are the warehouse layer's (`activate.warehouse.snowflake`), shared with the
+warehouse-native diff; they are re-exported here.
 
 Every session carries `QUERY_TAG = 'activate:<sync>:<run_id>'` so users can find and cost a sync's queries in
 Snowflake's query history. The tag is sent as a login session parameter (the session is opened lazily, at the
@@ -31,101 +29,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from activate.errors import SourceError
+from activate.sources.arrow import JSON_METADATA_KEY, rows_to_arrow
 from activate.sources.config import SnowflakeConnection
+from activate.warehouse.snowflake import connect_arguments, load_private_key, query_tag
+from activate.warehouse.snowflake import snowflake_message as _message
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-JSON_METADATA_KEY = b"activate.type"
+__all__ = ["SnowflakeReader", "connect_arguments", "load_private_key", "query_tag"]
+
 # Snowflake's result type codes (snowflake.connector.constants.FIELD_TYPES) for semi-structured columns.
 _SEMI_STRUCTURED_CODES = {5, 9, 10}
 _SEMI_STRUCTURED_LOGICAL = {b"VARIANT", b"OBJECT", b"ARRAY", b"MAP"}
-
-
-def load_private_key(path: str, passphrase: str | None, project_root: Path) -> bytes:
-    """The key at `path` as unencrypted PKCS#8 DER (what the connector's `private_key` takes).
-
-    Errors name the file and what to fix; they never contain the passphrase.
-    """
-    from cryptography.hazmat.primitives import serialization
-
-    key_path = Path(path).expanduser()
-    if not key_path.is_absolute():
-        key_path = project_root / key_path
-    if not key_path.is_file():
-        raise SourceError(
-            f"Snowflake private_key_path {key_path} does not exist or is not a file "
-            "(give the path of the PEM private key whose public key is set on the Snowflake user)"
-        )
-    data = key_path.read_bytes()
-    password = passphrase.encode("utf-8") if passphrase else None
-    try:
-        key = serialization.load_pem_private_key(data, password=password)
-    except TypeError as exc:
-        if password is None:
-            raise SourceError(
-                f"Snowflake private key {key_path} is encrypted: set private_key_passphrase "
-                "(e.g. private_key_passphrase: ${SF_KEY_PASS})"
-            ) from None
-        raise SourceError(
-            f"Snowflake private key {key_path} is not encrypted, but private_key_passphrase is set: remove it"
-        ) from exc.__cause__
-    except ValueError:
-        # cryptography says "Bad decrypt. Incorrect password?" or "Could not deserialize key data"
-        if password is not None:
-            raise SourceError(
-                f"cannot decrypt Snowflake private key {key_path}: the private_key_passphrase is wrong "
-                "(or the file is not a PEM private key)"
-            ) from None
-        raise SourceError(f"Snowflake private key {key_path} is not a PEM private key") from None
-    return key.private_bytes(
-        encoding=serialization.Encoding.DER,
-        format=serialization.PrivateFormat.PKCS8,
-        encryption_algorithm=serialization.NoEncryption(),
-    )
-
-
-def connect_arguments(connection: SnowflakeConnection, project_root: Path, query_tag: str | None) -> dict[str, Any]:
-    """Keyword arguments for `snowflake.connector.connect`, auth resolved (shared with the warehouse-native diff)."""
-    args: dict[str, Any] = {"account": connection.account, "user": connection.user}
-    for name in ("warehouse", "database", "role", "host", "port", "protocol"):
-        value = getattr(connection, name)
-        if value is not None:
-            args[name] = value
-    if connection.schema_ is not None:
-        args["schema"] = connection.schema_
-    if connection.private_key_path:
-        passphrase = connection.private_key_passphrase
-        args["private_key"] = load_private_key(
-            connection.private_key_path, passphrase.get_secret_value() if passphrase else None, project_root
-        )
-        args["authenticator"] = "SNOWFLAKE_JWT"
-    elif connection.token is not None:
-        args["token"] = connection.token.get_secret_value()
-        args["authenticator"] = connection.authenticator or "oauth"
-    elif connection.password is not None:
-        args["password"] = connection.password.get_secret_value()
-        if connection.authenticator:
-            args["authenticator"] = connection.authenticator
-    else:
-        raise SourceError(
-            "Snowflake connection needs credentials: private_key_path (key-pair auth, the default), token (OAuth) "
-            "or password"
-        )
-    parameters: dict[str, Any] = {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False}
-    if query_tag:
-        parameters["QUERY_TAG"] = query_tag
-    args["session_parameters"] = parameters
-    for name in ("login_timeout", "network_timeout"):
-        value = getattr(connection, name)
-        if value is not None:
-            args[name] = value
-    return args
-
-
-def query_tag(sync_name: str | None, run_id: str | None) -> str:
-    """`activate:<sync>:<run_id>` (`plan` runs have no run id)."""
-    return f"activate:{sync_name or '-'}:{run_id or 'plan'}"
 
 
 def _limit_zero(query: str) -> str:
@@ -211,14 +127,12 @@ class SnowflakeReader:
 
     def _fetchmany_batches(self, cursor: Any, batch_size: int, semi: set[str]) -> Iterator[pa.RecordBatch]:
         """For connectors without an Arrow result API (fakesnow's in-process cursor): rows, converted per column."""
-        from activate.sources.readers import _to_arrow
-
         names = [d.name for d in cursor.description]
         while True:
             rows = cursor.fetchmany(batch_size)
             if not rows:
                 return
-            yield _normalise(_to_arrow(names, rows), semi)
+            yield _normalise(rows_to_arrow(names, rows), semi)
 
     def close(self) -> None:
         if self._con is not None:
@@ -251,8 +165,3 @@ def _normalise(batch: pa.RecordBatch, semi_structured: set[str]) -> pa.RecordBat
 def _is_semi_structured(field: pa.Field, names: set[str]) -> bool:
     logical = (field.metadata or {}).get(b"logicalType")
     return field.name in names or logical in _SEMI_STRUCTURED_LOGICAL
-
-
-def _message(exc: BaseException) -> str:
-    text = getattr(exc, "raw_msg", None) or getattr(exc, "msg", None) or str(exc)
-    return str(text).strip().splitlines()[0]

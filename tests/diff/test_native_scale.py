@@ -43,7 +43,9 @@ print(json.dumps({"summary": summary.to_dict(), "log": messages,
 
 def _seed_state(project: ScratchProject) -> None:
     """The state a previous successful run would have left: every row synced with its current hash."""
-    from activate.diff.native import NativeDiff, WarehouseState, native_target, open_session
+    from activate.diff.native import NativeDiff
+    from activate.state.warehouse import WarehouseState
+    from activate.warehouse.target import native_target, open_session
 
     loaded = project.load()
     sync = loaded.sync("people_sync")

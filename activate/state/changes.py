@@ -1,0 +1,264 @@
+"""What recorded results change in the per-row state tables, written once for every state store.
+
+A flush of written batches (`RecordedBatch`) becomes rows of a staging table (`activate_stage`: action, row_key,
+row_hash, destination_id, error_code, stamped_at), loaded in bulk; then a handful of set-based statements apply
+them: DELETE ... IN (SELECT from the stage) and INSERT ... SELECT, one per table, never one statement per row.
+The same SQL runs on the local DuckDB or Postgres state store (`ConnectionStage`, over a SQLAlchemy connection)
+and on a warehouse's per-row state (`activate.state.warehouse`, over a `WarehouseSession`): both are a `Stage`.
+
+Rules (the state invariants):
+- state advances only for `succeeded` rows (and `skipped` ones when the batch says `advance_skipped`), to the data
+  hash that was sent; a succeeded delete, or a key in `forget`, drops the row's state;
+- a row keeps its stored destination id when its result carries none (a skipped row, an update without an id);
+- a `rejected` row is remembered with the hash it was rejected with, until it succeeds or is skipped;
+- any settled row (not `failed`) clears its rejection and its intent; a deleted row clears its intent.
+Delete-then-insert (not MERGE or ON CONFLICT) reads the same on every dialect; the caller runs it in one
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from activate.rows import Operation, RowResult, RowStatus
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+STAGE = "activate_stage"
+STAGE_COLUMNS = ("action", "row_key", "row_hash", "destination_id", "error_code", "stamped_at")
+
+
+@dataclass(frozen=True)
+class RecordedBatch:
+    """What one written batch changes in the state store.
+
+    `results` are the audit rows, each stamped with its operation (`RowResult.with_operation`); `hashes` gives each
+    row's data hash; `forget` lists keys whose state is dropped without a write (rows removed from a non-mirror
+    sync); `advance_skipped` advances state for skipped rows too (insert mode's changed rows).
+    """
+
+    sync_name: str
+    run_id: str
+    config_hash: str
+    now: datetime
+    results: Sequence[RowResult]
+    hashes: dict[str, str]
+    forget: Sequence[str] = ()
+    advance_skipped: bool = False
+
+
+class Stage(Protocol):
+    """Where staged changes are loaded and applied: a SQL connection inside a transaction."""
+
+    timestamp_type: str
+
+    def literal(self, text: str) -> str: ...
+
+    def execute(self, sql: str) -> None: ...
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class StateTables:
+    """The (schema-qualified) names of the per-row state tables a stage applies to."""
+
+    state: str = "activate_state"
+    rejections: str = "activate_rejections"
+    intents: str = "activate_intents"
+
+    @classmethod
+    def in_schema(cls, schema: str | None) -> StateTables:
+        prefix = f"{schema}." if schema else ""
+        return cls(f"{prefix}activate_state", f"{prefix}activate_rejections", f"{prefix}activate_intents")
+
+
+def create_stage_sql() -> str:
+    columns = ", ".join(f"{c} VARCHAR" for c in STAGE_COLUMNS)
+    return f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} ({columns})"
+
+
+def stage_rows(batches: Sequence[RecordedBatch]) -> list[tuple[str | None, ...]]:
+    """The staged actions of some batches: advance, delete, reject and settle rows (see the module's rules).
+
+    A key staged twice for one action (in two batches of one flush) is staged once: the later batch wins.
+    """
+    rows: list[tuple[str | None, ...]] = []
+    for batch in batches:
+        stamped = _stamp(batch.now)
+        rows += [("delete", key, None, None, None, stamped) for key in batch.forget]
+        for result in batch.results:
+            key, status = result.key, result.status
+            if status is RowStatus.SUCCEEDED and result.operation is Operation.DELETE:
+                rows.append(("delete", key, None, None, None, stamped))
+            elif status is RowStatus.SUCCEEDED or (status is RowStatus.SKIPPED and batch.advance_skipped):
+                rows.append(("advance", key, batch.hashes[key], result.destination_id, None, stamped))
+            elif status is RowStatus.REJECTED:
+                rows.append(("reject", key, batch.hashes.get(key, ""), None, result.error_code, stamped))
+            if status is not RowStatus.FAILED:
+                rows.append(("settle", key, None, None, None, stamped))
+    latest = {(row[0], row[1]): row for row in rows}
+    return list(latest.values())
+
+
+def apply_state_changes(stage: Stage, tables: StateTables, batches: Sequence[RecordedBatch]) -> None:
+    """Apply the batches' state changes set-based. All batches belong to one run (one sync, one config hash)."""
+    rows = stage_rows(batches)
+    if not rows:
+        return
+    first = batches[0]
+    if any(
+        (b.sync_name, b.run_id, b.config_hash) != (first.sync_name, first.run_id, first.config_hash) for b in batches
+    ):
+        raise ValueError("recorded batches of one flush must belong to one run")
+    sync, cfg, run_id = stage.literal(first.sync_name), stage.literal(first.config_hash), stage.literal(first.run_id)
+    stamped = _timestamp(stage, "stamped_at")
+    actions = {row[0] for row in rows}
+    stage.execute(f"DELETE FROM {STAGE}")
+    stage.insert_rows(STAGE, STAGE_COLUMNS, rows)
+    if "advance" in actions:
+        # a skipped row keeps the id it has; a confirmed write stores the id the destination returned
+        stage.execute(
+            f"UPDATE {STAGE} SET destination_id = t.destination_id FROM {tables.state} t "
+            f"WHERE {STAGE}.action = 'advance' AND {STAGE}.destination_id IS NULL "
+            f"AND t.sync_name = {sync} AND t.row_key = {STAGE}.row_key"
+        )
+    for table, kinds in (
+        (tables.state, "'advance', 'delete'"),
+        (tables.rejections, "'settle', 'reject'"),
+        (tables.intents, "'settle', 'delete'"),
+    ):
+        stage.execute(
+            f"DELETE FROM {table} WHERE sync_name = {sync} "
+            f"AND row_key IN (SELECT row_key FROM {STAGE} WHERE action IN ({kinds}))"
+        )
+    if "advance" in actions:
+        stage.execute(
+            f"INSERT INTO {tables.state} (sync_name, row_key, row_hash, config_hash, destination_id, last_run_id, "
+            f"synced_at) SELECT {sync}, row_key, row_hash, {cfg}, destination_id, {run_id}, {stamped} "
+            f"FROM {STAGE} WHERE action = 'advance'"
+        )
+    if "reject" in actions:
+        stage.execute(
+            f"INSERT INTO {tables.rejections} (sync_name, row_key, row_hash, config_hash, run_id, error_code, "
+            f"rejected_at) SELECT {sync}, row_key, row_hash, {cfg}, {run_id}, error_code, {stamped} "
+            f"FROM {STAGE} WHERE action = 'reject'"
+        )
+
+
+def apply_intents(
+    stage: Stage, tables: StateTables, sync_name: str, run_id: str, rows: Sequence[tuple[str, str]], now: datetime
+) -> None:
+    """Before a non-idempotent write: remember (row_key, row_hash) so a crash is reconciled next run."""
+    if not rows:
+        return
+    sync, run, stamped = stage.literal(sync_name), stage.literal(run_id), _stamp(now)
+    stage.execute(f"DELETE FROM {STAGE}")
+    stage.insert_rows(STAGE, STAGE_COLUMNS, [("intent", k, h, None, None, stamped) for k, h in dict(rows).items()])
+    stage.execute(
+        f"DELETE FROM {tables.intents} WHERE sync_name = {sync} "
+        f"AND row_key IN (SELECT row_key FROM {STAGE} WHERE action = 'intent')"
+    )
+    stage.execute(
+        f"INSERT INTO {tables.intents} (sync_name, row_key, row_hash, run_id, created_at) "
+        f"SELECT {sync}, row_key, row_hash, {run}, {_timestamp(stage, 'stamped_at')} FROM {STAGE} "
+        "WHERE action = 'intent'"
+    )
+
+
+def _stamp(now: datetime) -> str:
+    # ISO with a space: every dialect (and SQLAlchemy's SQLite DateTime) reads it back as the same instant
+    return now.isoformat(sep=" ")
+
+
+def _timestamp(stage: Stage, column: str) -> str:
+    return f"CAST({column} AS {stage.timestamp_type})" if stage.timestamp_type else column
+
+
+class ConnectionStage:
+    """A `Stage` over a SQLAlchemy connection of the project's state store (DuckDB, Postgres or SQLite)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+        self.timestamp_type = {"duckdb": "TIMESTAMPTZ", "postgresql": "TIMESTAMPTZ"}.get(self.dialect, "")
+        conn.exec_driver_sql(create_stage_sql())
+
+    def literal(self, text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    def execute(self, sql: str) -> None:
+        self.conn.exec_driver_sql(sql)
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        names = ", ".join(columns)
+        if self.dialect == "duckdb":
+            # through Arrow: DuckDB's executemany costs milliseconds per row
+            import pyarrow as pa
+
+            native = self.conn.connection.driver_connection
+            assert native is not None
+            data = pa.table({c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(columns)})
+            native.register("activate_in_rows", data)
+            try:
+                self.conn.exec_driver_sql(f"INSERT INTO {table} ({names}) SELECT {names} FROM activate_in_rows")
+            finally:
+                native.unregister("activate_in_rows")
+            return
+        import sqlalchemy as sa
+
+        params = ", ".join(f":{c}" for c in columns)
+        self.conn.execute(
+            sa.text(f"INSERT INTO {table} ({names}) VALUES ({params})"),
+            [dict(zip(columns, row, strict=True)) for row in rows],
+        )
+
+
+def append_results(conn: sa.Connection, batches: Sequence[RecordedBatch]) -> None:
+    """Append the batches' results to `activate_row_results` in bulk (one Arrow insert on DuckDB, one executemany
+    elsewhere)."""
+    rows = [(b.run_id, b.sync_name, b.now, r) for b in batches for r in b.results]
+    if not rows:
+        return
+    columns: dict[str, list[Any]] = {
+        "run_id": [run_id for run_id, _, _, _ in rows],
+        "sync_name": [sync for _, sync, _, _ in rows],
+        "row_key": [r.key for *_, r in rows],
+        "operation": [_operation_text(r) for *_, r in rows],
+        "status": [r.status.value for *_, r in rows],
+        "destination_id": [r.destination_id for *_, r in rows],
+        "error_code": [r.error_code for *_, r in rows],
+        "error_message": [r.error_message for *_, r in rows],
+        "attempts": [r.attempts for *_, r in rows],
+        "recorded_at": [now for _, _, now, _ in rows],
+    }
+    if conn.dialect.name == "duckdb":
+        import pyarrow as pa
+
+        native = conn.connection.driver_connection
+        assert native is not None
+        types = {"attempts": pa.int64(), "recorded_at": pa.timestamp("us", tz="UTC")}
+        table = pa.table({name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()})
+        native.register("activate_in_results", table)
+        try:
+            names = ", ".join(columns)
+            conn.exec_driver_sql(f"INSERT INTO activate_row_results ({names}) SELECT {names} FROM activate_in_results")
+        finally:
+            native.unregister("activate_in_results")
+        return
+    from activate.state import schema
+
+    conn.execute(
+        schema.row_results.insert(),
+        [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)],
+    )
+
+
+def _operation_text(result: RowResult) -> str:
+    if result.operation is None:
+        raise ValueError(f"row result for {result.key!r} has no operation; stamp it with with_operation()")
+    return result.operation.value

@@ -1,0 +1,182 @@
+"""`StateReader`: read-only access to the state tables, returning typed records (`activate.state.records`).
+
+A dry run cannot write state by construction: `plan` is handed a StateReader, which opens DuckDB files read-only
+and has no write methods. Any SQLAlchemy URL works; DuckDB (the default) and PostgreSQL are tested. A DuckDB file
+admits one writing process at a time, so a busy file is retried for a while.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from activate.state import schema
+from activate.state.records import Intent, LockRecord, Rejection, RowResultRecord, RunRecord, StateRow, record_from_row
+
+T = TypeVar("T")
+
+_DUCKDB_BUSY = ("Could not set lock on file", "Conflicting lock", "database is locked")
+_BUSY_TIMEOUT = 60.0
+
+
+def is_busy(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(marker in text for marker in _DUCKDB_BUSY)
+
+
+class StateReader:
+    """Read-only access to the state tables. Safe to hand to a dry run."""
+
+    read_only = True
+
+    def __init__(self, url: str, *, project_root: Path | None = None) -> None:
+        self.url = resolve_url(url, project_root)
+        self._dialect = sa.engine.make_url(self.url).get_backend_name()
+        self._engine = self._make_engine()
+
+    @property
+    def is_duckdb(self) -> bool:
+        return self._dialect == "duckdb"
+
+    @property
+    def dialect(self) -> str:
+        return self._dialect
+
+    def _make_engine(self) -> sa.Engine:
+        if self.is_duckdb:
+            database = sa.engine.make_url(self.url).database
+            exists = database not in (None, "", ":memory:") and Path(database).exists()
+            connect_args: dict[str, Any] = {"read_only": True} if self.read_only and exists else {}
+            return sa.create_engine(self.url, poolclass=NullPool, connect_args=connect_args)
+        return sa.create_engine(self.url, pool_pre_ping=True)
+
+    def _retry_busy(self, fn: Callable[[], T]) -> T:
+        deadline = time.monotonic() + _BUSY_TIMEOUT
+        delay = 0.01
+        while True:
+            try:
+                return fn()
+            except Exception as exc:  # SQLAlchemy or raw duckdb errors alike: only "file busy" is retried
+                if not is_busy(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        """A connection for reading (retried while another process holds a DuckDB file)."""
+        conn = self._retry_busy(self._engine.connect)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def _has_tables(self, conn: sa.Connection) -> bool:
+        return sa.inspect(conn).has_table(schema.state.name)
+
+    def _query(self, statement: sa.Executable) -> list[Any]:
+        if self.is_duckdb:
+            database = sa.engine.make_url(self.url).database
+            if database not in (None, "", ":memory:") and not Path(database).exists():
+                return []
+        with self.connect() as conn:
+            if not self._has_tables(conn):
+                return []
+            return list(conn.execute(statement))
+
+    def state_rows(self, sync_name: str, batch_size: int = 100_000) -> Iterator[list[StateRow]]:
+        """Every synced row of a sync, in batches (the diff stages them next to the snapshot)."""
+        t = schema.state
+        statement = sa.select(t.c.row_key, t.c.row_hash, t.c.config_hash, t.c.destination_id).where(
+            t.c.sync_name == sync_name
+        )
+        if self.is_duckdb:
+            rows = self._query(statement)
+            for start in range(0, len(rows), batch_size):
+                yield [StateRow(r[0], r[1], r[2], r[3]) for r in rows[start : start + batch_size]]
+            return
+        with self.connect() as conn:
+            if not self._has_tables(conn):
+                return
+            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(statement)
+            for partition in result.partitions(batch_size):
+                yield [StateRow(r[0], r[1], r[2], r[3]) for r in partition]
+
+    def rejections(self, sync_name: str) -> list[Rejection]:
+        """Rows whose last attempt was rejected, with the hashes they were rejected with."""
+        t = schema.rejections
+        rows = self._query(sa.select(t.c.row_key, t.c.row_hash, t.c.config_hash).where(t.c.sync_name == sync_name))
+        return [Rejection(r[0], r[1], r[2]) for r in rows]
+
+    def intents(self, sync_name: str) -> list[Intent]:
+        """Non-idempotent writes sent but never recorded."""
+        t = schema.intents
+        rows = self._query(sa.select(t.c.row_key, t.c.row_hash, t.c.run_id).where(t.c.sync_name == sync_name))
+        return [Intent(r[0], r[1], r[2]) for r in rows]
+
+    def state_count(self, sync_name: str) -> int:
+        t = schema.state
+        rows = self._query(sa.select(sa.func.count()).select_from(t).where(t.c.sync_name == sync_name))
+        return int(rows[0][0]) if rows else 0
+
+    def runs(self, sync_name: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """The latest runs, newest first."""
+        t = schema.runs
+        statement = sa.select(t).order_by(t.c.started_at.desc()).limit(limit)
+        if sync_name:
+            statement = statement.where(t.c.sync_name == sync_name)
+        return [record_from_row(RunRecord, r._mapping) for r in self._query(statement)]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        """One run by id, or by an unambiguous id prefix."""
+        t = schema.runs
+        rows = self._query(sa.select(t).where(t.c.run_id == run_id))
+        if not rows:
+            prefix = self._query(sa.select(t).where(t.c.run_id.startswith(run_id)).limit(2))
+            rows = prefix if len(prefix) == 1 else []
+        return record_from_row(RunRecord, rows[0]._mapping) if rows else None
+
+    def row_results(self, run_id: str, statuses: Sequence[str] = (), limit: int | None = None) -> list[RowResultRecord]:
+        """A run's recorded row results, in the order they were recorded."""
+        t = schema.row_results
+        statement = sa.select(t).where(t.c.run_id == run_id).order_by(t.c.recorded_at, t.c.row_key)
+        if statuses:
+            statement = statement.where(t.c.status.in_(list(statuses)))
+        if limit:
+            statement = statement.limit(limit)
+        return [record_from_row(RowResultRecord, r._mapping) for r in self._query(statement)]
+
+    def last_success(self, sync_name: str) -> RunRecord | None:
+        t = schema.runs
+        rows = self._query(
+            sa.select(t)
+            .where(t.c.sync_name == sync_name, t.c.status == "succeeded")
+            .order_by(t.c.started_at.desc())
+            .limit(1)
+        )
+        return record_from_row(RunRecord, rows[0]._mapping) if rows else None
+
+    def lock_holder(self, sync_name: str) -> LockRecord | None:
+        t = schema.locks
+        rows = self._query(sa.select(t).where(t.c.sync_name == sync_name))
+        return record_from_row(LockRecord, rows[0]._mapping) if rows else None
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+
+
+def resolve_url(url: str, project_root: Path | None) -> str:
+    """Relative DuckDB/SQLite paths are relative to the project directory, not the shell's cwd."""
+    parsed = sa.engine.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in ("duckdb", "sqlite") and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.is_absolute() and project_root is not None:
+            return parsed.set(database=str((project_root / path).resolve())).render_as_string(hide_password=False)
+    return url

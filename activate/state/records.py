@@ -1,0 +1,141 @@
+"""Typed records the read-only `StateReader` returns: one frozen dataclass per state table row.
+
+Callers read attributes (`run.status`, `result.row_key`); `Rejection` and `Intent` are named tuples. `to_dict()`
+gives the row as the table has it (the CLI's `--json` output), and `record["column"]` still works for code
+written against the dict rows of earlier versions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any, NamedTuple, TypeVar
+
+__all__ = [
+    "Intent",
+    "LockRecord",
+    "Rejection",
+    "RowResultRecord",
+    "RunRecord",
+    "StateRow",
+    "record_from_row",
+]
+
+R = TypeVar("R")
+
+
+class _Record:
+    """Mapping-style access on a record dataclass (kept for callers that index rows by column name)."""
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._columns():
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self, name) if name in self._columns() else default
+
+    def keys(self) -> list[str]:
+        return list(self._columns())
+
+    @classmethod
+    def _columns(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload,no-any-return]
+
+
+@dataclass(frozen=True)
+class StateRow(_Record):
+    """A synced row as the state store remembers it."""
+
+    row_key: str
+    row_hash: str
+    config_hash: str
+    destination_id: str | None
+
+
+class Rejection(NamedTuple):
+    """A row whose last attempt was rejected, with the data and config hashes it was rejected with.
+
+    A named tuple (not a dataclass) because the diff loads these column-wise (`zip(*rejections)`).
+    """
+
+    row_key: str
+    row_hash: str
+    config_hash: str
+
+
+class Intent(NamedTuple):
+    """A non-idempotent write that was sent but whose result was never recorded (reconciled on the next run)."""
+
+    row_key: str
+    row_hash: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class RunRecord(_Record):
+    """One row of `activate_runs`.
+
+    `status` and `failure_kind` are the stored text of `activate.engine.outcome.RunStatus` / `FailureKind`
+    (`failure_kind` is None for runs that did not fail, and for runs recorded before schema version 2).
+    """
+
+    run_id: str
+    sync_name: str
+    status: str
+    trigger: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    rows_read: int = 0
+    rows_added: int = 0
+    rows_changed: int = 0
+    rows_removed: int = 0
+    rows_unchanged: int = 0
+    rows_succeeded: int = 0
+    rows_failed: int = 0
+    rows_rejected: int = 0
+    rows_skipped: int = 0
+    rows_invalid: int = 0
+    api_calls: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
+    config_hash: str | None = None
+    error: str | None = None
+    failure_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class RowResultRecord(_Record):
+    """One row of `activate_row_results`: a `RowResult` as recorded, with its run and time."""
+
+    run_id: str
+    sync_name: str
+    row_key: str
+    operation: str
+    status: str
+    destination_id: str | None
+    error_code: str | None
+    error_message: str | None
+    attempts: int
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class LockRecord(_Record):
+    """The run holding a sync's lock, and until when its lease runs."""
+
+    sync_name: str
+    run_id: str
+    holder: str
+    acquired_at: datetime
+    expires_at: datetime
+
+
+def record_from_row(cls: type[R], mapping: Any) -> R:
+    """A record from a result row's mapping; columns the record does not know (added by a newer schema) are left
+    out, so a reader keeps working against a state store migrated by a newer activate."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in mapping.items() if k in names})
