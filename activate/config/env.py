@@ -91,6 +91,7 @@ def _substitute(
             if refused is not None:
                 message = f"{reference.text} cannot be used here"
                 out.problems.append(EnvProblem(where, None, reference.text, message, refused))
+                return reference.text  # reported once, not checked again as a late reference
             return None
         found = env.lookup(reference)
         if found is None:

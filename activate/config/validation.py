@@ -239,6 +239,9 @@ def _named_message(kind: str, label: str, error: dict[str, Any], model: Any, par
     if kind in _EXPECTED:
         return f"{label} is not {_EXPECTED[kind]}"
     reason = _reason(error) if kind in ("value_error", "assertion_error") else str(error.get("msg", kind))
+    value = error.get("input")
+    if isinstance(value, str) and value:
+        reason = reason.replace(repr(value), label).replace(value, label)
     reason = reason[:1].lower() + reason[1:]
     return f"{label} is not valid: {reason}"
 

@@ -114,10 +114,11 @@ def parse_template(text: str) -> Template:
             literal += "${"
             continue
         inner = match.group(1)
-        if inner is None or ":" not in inner:
-            snippet = text[match.start() : match.start() + 20]
-            if inner is None or _ENV.fullmatch(inner) is None:
-                raise ReferenceSyntaxError(f"malformed environment reference in {snippet!r}", snippet, _ENV_GRAMMAR)
+        snippet = text[match.start() : match.start() + 20]
+        if inner is None and ":" in text[match.start() : match.start() + 12]:
+            raise ReferenceSyntaxError(f"unclosed reference {snippet!r}", snippet, "close it with }")
+        if inner is None or (":" not in inner and _ENV.fullmatch(inner) is None):
+            raise ReferenceSyntaxError(f"malformed environment reference in {snippet!r}", snippet, _ENV_GRAMMAR)
         reference = parse_reference(inner, token)
         if literal:
             parts.append(literal)
@@ -140,19 +141,19 @@ def parse_reference(inner: str, token: str) -> Reference:
         return Reference("env", env.group(1), default=env.group(2), text=token)
     provider = _PROVIDER.fullmatch(inner)
     if provider is None:
-        raise ReferenceSyntaxError(f"malformed reference {token!r}", token, _GRAMMAR)
+        raise ReferenceSyntaxError("malformed reference", token, _GRAMMAR)
     name, rest = provider.group(1), provider.group(2)
     if name == "env":
-        raise ReferenceSyntaxError(f"malformed environment reference {token!r}", token, "write ${env:NAME}")
+        raise ReferenceSyntaxError("malformed environment reference", token, "write ${env:NAME}")
     if name == "file":
         if not rest.strip():
-            raise ReferenceSyntaxError(f"{token!r} names no file", token, "write ${file:path/to/secret}")
+            raise ReferenceSyntaxError("a file reference names no file", token, "write ${file:path/to/secret}")
         return Reference("file", rest, text=token)
     if name == "vault":
         path, hash_, field = rest.partition("#")
         if not path.strip("/ ") or not hash_ or not field:
             raise ReferenceSyntaxError(
-                f"{token!r} must name a secret path and a field",
+                "a vault reference must name a secret path and a #field",
                 token,
                 "write ${vault:secret/data/PATH#FIELD} (KV v2), e.g. ${vault:secret/data/hubspot#token}",
             )
@@ -161,13 +162,13 @@ def parse_reference(inner: str, token: str) -> Reference:
         secret, hash_, field = rest.partition("#")
         if not secret.strip() or (hash_ and not field):
             raise ReferenceSyntaxError(
-                f"{token!r} must name a secret",
+                "an aws-sm reference must name a secret",
                 token,
                 "write ${aws-sm:NAME} for the whole string or ${aws-sm:NAME#KEY} for one key of a JSON secret",
             )
         return Reference("aws-sm", secret, field=field or None, text=token)
     known = ", ".join(PROVIDERS)
-    raise ReferenceSyntaxError(f"unknown secret provider '{name}' in {token!r}", token, f"known providers: {known}")
+    raise ReferenceSyntaxError(f"unknown secret provider '{name}'", token, f"known providers: {known}")
 
 
 _ENV_GRAMMAR = "write ${NAME} or ${NAME:-default}; $${ gives a literal ${"
