@@ -108,11 +108,12 @@ class Project:
     """What is valid but unsafe (insert mode on a webhook that may not drop replays): `validate` prints them."""
     state_from: str = "the default"
     """Where `spec.state.url` came from: `ACTIVATE_STATE_URL`, `state.url at activate.yml:2:8`, or the default."""
+    late: LateReferences = field(default_factory=LateReferences)
+    """The provider references (`${vault:..}`, `${aws-sm:..}`, `${file:..}`) that `connection()` resolves."""
 
     def state_store(self) -> str:
         """The state store as a user should read it: its URL, password masked, and where that URL came from."""
         return f"{self.secrets.mask(self.spec.state.url)} (from {self.state_from})"
-    late: LateReferences = field(default_factory=LateReferences)
 
     def run_order(self, names: Iterable[str] | None = None) -> list[str]:
         """Sync names (all, or `names` plus nothing else) ordered so each runs after its dependencies (`after:` and
