@@ -57,6 +57,9 @@ class RunOptions:
     wait: bool = False
     wait_timeout: float = 3600.0
     trigger: str = "manual"
+    approve_deletes: int | None = None  # a person let this one run delete up to N rows past max_deletes
+    approved_by: str | None = None  # who (the OS user of `activate run`)
+    approval_reason: str | None = None  # why (`--reason`)
 
 
 @dataclass
@@ -202,6 +205,7 @@ class _Run:
         heartbeat = threading.Thread(target=self._heartbeat, name=f"heartbeat-{self.run_id}", daemon=True)
         try:
             self.store.start_run(self.run_id, self.spec.name, self.options.trigger, self.clock.now(), self.config_hash)
+            self._record_context()
             remember_secrets(self.project.secrets)
             log_event("run.started", f"run started ({self.options.trigger})", run_id=self.run_id, sync=self.spec.name)
             heartbeat.start()
@@ -236,6 +240,22 @@ class _Run:
                 heartbeat.join(timeout=5)
             self.store.release_lock(self.spec.name, self.run_id)
             self._prune()
+
+    def _record_context(self) -> None:
+        """The target the run uses and a person's guardrail approval, on the run's row (an audit of who let a
+        run pass a guardrail, how far and why)."""
+        options = self.options
+        values: dict[str, Any] = {}
+        if self.project.target is not None:
+            values["target"] = self.project.target
+        if options.approve_deletes is not None:
+            values.update(
+                approved_deletes=options.approve_deletes,
+                approved_by=options.approved_by,
+                approval_reason=self.project.secrets.mask(options.approval_reason or ""),
+            )
+        if values:
+            self.store.update_run(self.run_id, **values)
 
     def _acquire_lock(self) -> None:
         deadline = self.clock.monotonic() + self.options.wait_timeout
@@ -299,7 +319,11 @@ class _Run:
             self.project,
             self.sync,
             self.store,
-            PlanOptions(full_resync=self.options.full_resync, retry_rejected=self.options.retry_rejected),
+            PlanOptions(
+                full_resync=self.options.full_resync,
+                retry_rejected=self.options.retry_rejected,
+                approved_deletes=self.options.approve_deletes,
+            ),
             self.run_id,
         )
         try:

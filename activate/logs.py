@@ -87,10 +87,15 @@ class JsonFormatter(logging.Formatter):
 
 
 class MaskedTextFormatter(logging.Formatter):
-    """The default human format, masked like the JSON one."""
+    """The default human format, masked like the JSON one; a record about a sync's run names the sync (and run)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return mask(super().format(record))
+        text = super().format(record)
+        sync = getattr(record, "sync", None)
+        if sync is not None:
+            run_id = getattr(record, "run_id", None)
+            text = f"[{sync}{' ' + run_id if run_id else ''}] {text}"
+        return mask(text)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -106,14 +111,29 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         return None
 
 
-def configure(log_format: str | None = None, *, stream: IO[str] | None = None) -> logging.Handler:
+def configure(
+    log_format: str | None = None, *, stream: IO[str] | None = None, log_file: str | os.PathLike[str] | None = None
+) -> logging.Handler:
     """Install the CLI's handler on the `activate` logger and return it.
 
     `json` (or env ACTIVATE_LOG_FORMAT=json): INFO and above as JSON lines. Otherwise quiet text: warnings only.
     Output goes to stderr so `--json` results on stdout stay machine-readable. Calling it again replaces the
-    handler it installed before (tests and the scheduler configure more than once per process).
+    handlers it installed before (tests and the scheduler configure more than once per process). `log_file` also
+    appends every INFO-and-above record to that file, in the same format (a record of the run to read later).
     """
     chosen = (log_format or os.environ.get(FORMAT_ENV) or "text").lower()
+    for old in [h for h in log.handlers if h.get_name() == "activate-file"]:
+        log.removeHandler(old)
+        old.close()
+    file_handler: logging.Handler | None = None
+    if log_file is not None:
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler.set_name("activate-file")
+        file_handler.setFormatter(
+            JsonFormatter() if chosen == "json" else MaskedTextFormatter("%(asctime)s %(levelname)s %(message)s")
+        )
+        file_handler.setLevel(logging.INFO)
+        log.addHandler(file_handler)
     handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.set_name("activate-cli")
     if chosen == "json":
@@ -126,5 +146,5 @@ def configure(log_format: str | None = None, *, stream: IO[str] | None = None) -
         log.removeHandler(old)
     handler.setLevel(level)
     log.addHandler(handler)
-    log.setLevel(level)
+    log.setLevel(logging.INFO if file_handler is not None else level)
     return handler

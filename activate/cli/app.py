@@ -1,8 +1,9 @@
 """`activate-etl` / `python -m activate`: thin commands over the engine.
 
-Errors become a red one-line `Error:` and an exit code (DESIGN §3: 0 succeeded, 1 failed, 2 invalid config or
-usage, 3 partial); the traceback shows only with ACTIVATE_DEBUG=1. Heavy modules are imported inside commands so
-`--help` starts fast.
+Errors become a red one-line `Error:` and an exit code (`activate.exits`: 0 succeeded, 1 failed, 2 invalid config
+or usage, 3 partial, 4 a guardrail trips on `plan`, 130 interrupted); the traceback shows only with
+ACTIVATE_DEBUG=1. Heavy modules are imported inside commands so `--help` starts fast. Commands with a body of their
+own live in their modules (`planning`, `running`, `explaining`, `ops`); this file registers them and their options.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from activate.cli.boundary import BoundaryGroup
+from activate.cli.help import PlainGroup, PlainTyper
+from activate.cli.options import Exclude, JsonFlag, ProjectDir, Select, Selectors, Target
+from activate.program import command
 
 if TYPE_CHECKING:
     from activate.cli.console import Console
@@ -25,20 +28,32 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-app = typer.Typer(
-    cls=BoundaryGroup,  # every command inside one error boundary: one line and an exit code, never a traceback
+app = PlainTyper(
     name="activate",
+    cls=PlainGroup,  # every command inside one error boundary (`BoundaryGroup`), help without type noise
     help="Reverse ETL: sync warehouse rows into HubSpot, Salesforce, Slack and webhooks, with a per-row audit.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    add_completion=True,
 )
 
-ProjectDir = Annotated[
-    Path | None,
-    typer.Option("--project-dir", "-p", envvar="ACTIVATE_PROJECT_DIR", help="Project directory (default: cwd)."),
-]
-JsonFlag = Annotated[bool, typer.Option("--json", help="JSON lines on stdout, for machines.")]
+
+def _show_version(value: bool) -> None:
+    if value:
+        from activate import __version__
+
+        typer.echo(f"activate-etl {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Reverse ETL: sync warehouse rows into HubSpot, Salesforce, Slack and webhooks, with a per-row audit."""
 
 
 def _guard(console: Console, action: Callable[[], T]) -> T:
@@ -59,10 +74,22 @@ def _guard(console: Console, action: Callable[[], T]) -> T:
         console.close()
 
 
-def _project(project_dir: Path | None) -> Project:
+def _project(project_dir: Path | None, target: str | None = None, console: Console | None = None) -> Project:
+    """Load the project with `target` applied; the console then names the target in everything it prints."""
     from activate.config import load_project
 
-    return load_project(project_dir)
+    project = load_project(project_dir, target=target)
+    if console is not None:
+        console.use_target(project.target)
+    return project
+
+
+def _selected(
+    project: Project, selectors: list[str] | None, select: list[str] | None, exclude: list[str] | None
+) -> list[str]:
+    from activate.selection import select_syncs
+
+    return select_syncs(project, [*(selectors or []), *(select or [])], exclude or [])
 
 
 def _console(json_output: bool) -> Console:
@@ -92,12 +119,16 @@ def init(
     console = _console(False)
     created = _guard(console, lambda: scaffold(path, force=force))
     console.message(f"Created project in {path}: " + ", ".join(str(p) for p in created))
-    console.message("Next: python -m activate validate && python -m activate plan <sync>")
+    console.message(f"Next: {command('validate')} && {command('plan')}")
 
 
 @app.command()
 def validate(
+    selectors: Selectors = None,
+    select: Select = None,
+    exclude: Exclude = None,
     project_dir: ProjectDir = None,
+    target: Target = None,
     check_connections: Annotated[
         bool, typer.Option("--check-connections", help="Also log in to each destination and check mapped fields.")
     ] = False,
@@ -105,9 +136,10 @@ def validate(
 ) -> None:
     """Check every project and sync file; every error with file:line:col and a hint."""
     console = _console(json_output)
-    project = _guard(console, lambda: _project(project_dir))
+    project = _guard(console, lambda: _project(project_dir, target, console))
     for warning in project.warnings:
         console.warning(str(warning))
+    names = _guard(console, lambda: _selected(project, selectors, select, exclude) if project.syncs else [])
     console.message(f"OK: {len(project.syncs)} syncs valid ({', '.join(project.syncs) or 'none'})")
     if check_connections:
         from activate.engine import check_destination
@@ -119,7 +151,7 @@ def validate(
             references = check_references(project)
             for check in references:
                 (console.message if check.resolved else console.error)(str(check))
-            problems = _guard(console, lambda: {name: check_destination(project, name) for name in project.syncs})
+            problems = _guard(console, lambda: {name: check_destination(project, name) for name in names})
         for name, found in problems.items():
             for problem in found:
                 console.error(f"{project.sync(name).where('destination')}: {name}: {problem}")
@@ -131,130 +163,174 @@ def validate(
 
 @app.command()
 def plan(
-    sync: Annotated[str, typer.Argument(help="Sync name.")],
+    selectors: Selectors = None,
+    select: Select = None,
+    exclude: Exclude = None,
     project_dir: ProjectDir = None,
+    target: Target = None,
     full_resync: Annotated[bool, typer.Option("--full-resync", help="Plan as if nothing was synced.")] = False,
     retry_rejected: Annotated[bool, typer.Option("--retry-rejected", help="Include unchanged rejected rows.")] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Dry run: what a run would send (+added ~changed -removed), samples, guardrail verdicts. Writes nothing."""
+    """Dry run: what a run would send (+added ~changed -removed), samples, guardrail verdicts. Writes nothing.
+
+    Several syncs (all when none is named): a summary table, then each plan. Exit 4 when a guardrail trips.
+    """
     console = _console(json_output)
 
-    def body() -> None:
-        from activate import plan_sync
+    def body() -> int:
+        from activate.cli.planning import plan_exit_code, plan_syncs
+        from activate.plan.builder import PlanOptions
 
-        console.plan(plan_sync(sync, project_dir, full_resync=full_resync, retry_rejected=retry_rejected))
+        project = _project(project_dir, target, console)
+        names = _selected(project, selectors, select, exclude)
+        plans = plan_syncs(project, names, PlanOptions(full_resync=full_resync, retry_rejected=retry_rejected))
+        console.plans(plans)
+        return plan_exit_code(plans)
 
-    _guard(console, body)
+    raise typer.Exit(_guard(console, body))
 
 
 @app.command()
 def run(
-    syncs: Annotated[list[str] | None, typer.Argument(help="Sync names.")] = None,
-    all_syncs: Annotated[bool, typer.Option("--all", help="Run every sync, dependencies first.")] = False,
+    selectors: Selectors = None,
+    select: Select = None,
+    exclude: Exclude = None,
+    all_syncs: Annotated[bool, typer.Option("--all", help="Run every sync (with --exclude: all but those).")] = False,
     project_dir: ProjectDir = None,
+    target: Target = None,
     full_resync: Annotated[
         bool, typer.Option("--full-resync", help="Ignore stored hashes: re-send every row.")
     ] = False,
     retry_rejected: Annotated[bool, typer.Option("--retry-rejected", help="Re-send rejected rows.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for a running run of the same sync.")] = False,
+    approve_deletes: Annotated[
+        int | None,
+        typer.Option(
+            "--approve-deletes",
+            metavar="N",
+            help="Let this run delete up to N rows past max_deletes (needs --reason; recorded on the run).",
+        ),
+    ] = None,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Show each plan and ask before passing a tripped max_deletes.")
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", metavar="TEXT", help="Why the approved deletes are intended.")
+    ] = None,
     json_output: JsonFlag = False,
     log_format: Annotated[
         str | None,
-        typer.Option("--log-format", envvar="ACTIVATE_LOG_FORMAT", help="json: structured logs on stderr."),
+        typer.Option(
+            "--log-format", envvar="ACTIVATE_LOG_FORMAT", metavar="text|json", help="json: structured logs on stderr."
+        ),
+    ] = None,
+    log_file: Annotated[
+        Path | None, typer.Option("--log-file", metavar="PATH", help="Also append the run's logs (INFO) to PATH.")
     ] = None,
 ) -> None:
-    """Run syncs once. Exit code: 0 succeeded, 1 failed, 2 invalid config, 3 partial."""
+    """Run syncs once, dependencies first. Exit: 0 succeeded, 1 failed, 2 invalid config, 3 partial."""
     from activate.logs import configure
 
-    configure(log_format)
+    configure(log_format, log_file=log_file)
     console = _console(json_output)
     _terminate_gracefully()
 
     def body() -> int:
-        from activate.alerts import send_alerts
-        from activate.engine import RunOptions, run_sync
+        import dataclasses
+
+        from activate.cli.running import approval_options, run_syncs
+        from activate.engine import RunOptions
         from activate.errors import UsageError
 
-        project = _project(project_dir)
-        names = list(syncs or [])
-        if all_syncs:
-            names = list(project.run_order()) if hasattr(project, "run_order") else list(project.syncs)
-        if not names:
-            raise UsageError("name the syncs to run, or pass --all")
+        if not (selectors or select or all_syncs):
+            raise UsageError("name the syncs to run (names, globs, tag:NAME, +NAME), or pass --all")
+        if approve and approve_deletes is not None:
+            raise UsageError("give either --approve (asks after showing the plan) or --approve-deletes N, not both")
         options = RunOptions(full_resync=full_resync, retry_rejected=retry_rejected, wait=wait)
-        codes = []
-        for name in names:
-            summary = run_sync(project, name, options, observer=console)
-            console.summary(summary)
-            send_alerts(project, summary)
-            codes.append(summary.exit_code)
-        return _combined_exit(codes)
+        if approve:
+            options = dataclasses.replace(options, approval_reason=reason)
+        else:
+            options = approval_options(options, approve_deletes, reason)
+        project = _project(project_dir, target, console)
+        names = _selected(project, selectors, select, exclude)
+        return run_syncs(console, project, names, options, ask=approve)
 
     code = _guard(console, body)
     raise typer.Exit(code)
 
 
-def _combined_exit(codes: list[int]) -> int:
-    """Several syncs: the most severe outcome wins (failed over partial over succeeded)."""
-    for code in (2, 1, 3):
-        if code in codes:
-            return code
-    return 0
-
-
 @app.command()
 def runs(
-    sync: Annotated[str | None, typer.Argument(help="Only this sync.")] = None,
-    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    selectors: Selectors = None,
+    select: Select = None,
+    exclude: Exclude = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status", metavar="STATUS", help="running | succeeded | partial | failed | aborted (repeatable)."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="How many runs.")] = 20,
     project_dir: ProjectDir = None,
+    target: Target = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Run history, newest first."""
+    """Run history, newest first (every run id in full: `rows` and `explain` take it, or a unique prefix)."""
     console = _console(json_output)
 
     def body() -> None:
-        from activate.state.store import StateReader
+        from activate.cli.audit import RUN_STATUSES, check_choices, open_reader, recent_runs
 
-        project = _project(project_dir)
-        reader = StateReader(project.spec.state.url, project_root=project.root)
-        console.runs([r.to_dict() for r in reader.runs(sync, limit)])
+        statuses = check_choices(status or [], RUN_STATUSES, "run status")
+        project = _project(project_dir, target, console)
+        named = bool(selectors or select or exclude)
+        names = _selected(project, selectors, select, exclude) if named else None
+        reader = open_reader(project)
+        try:
+            console.runs([r.to_dict() for r in recent_runs(reader, names, statuses, limit)])
+        finally:
+            reader.dispose()
 
     _guard(console, body)
 
 
 @app.command()
 def rows(
-    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="Run id (a unique prefix is enough).")],
     status: Annotated[
-        list[str] | None, typer.Option("--status", help="succeeded | failed | rejected | skipped (repeatable).")
+        list[str] | None,
+        typer.Option("--status", metavar="STATUS", help="succeeded | failed | rejected | skipped (repeatable)."),
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+    limit: Annotated[int | None, typer.Option(metavar="N", help="At most this many rows.")] = None,
     project_dir: ProjectDir = None,
+    target: Target = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Per-row results of a run."""
     console = _console(json_output)
 
     def body() -> None:
-        from activate.errors import UsageError
-        from activate.state.store import StateReader
+        from activate.cli.audit import check_choices, open_reader, resolve_run, row_statuses
 
-        project = _project(project_dir)
-        reader = StateReader(project.spec.state.url, project_root=project.root)
-        found = reader.run(run_id)
-        if found is None:
-            raise UsageError(f"no run '{run_id}' in the state store; list runs with: python -m activate runs")
-        console.rows([r.to_dict() for r in reader.row_results(found.run_id, status or (), limit)])
+        statuses = check_choices(status or [], row_statuses(), "row status")
+        project = _project(project_dir, target, console)
+        reader = open_reader(project)
+        try:
+            found = resolve_run(reader, run_id)
+            console.rows([r.to_dict() for r in reader.row_results(found.run_id, statuses, limit)])
+        finally:
+            reader.dispose()
 
     _guard(console, body)
 
 
 @app.command()
 def reset(
-    sync: Annotated[str, typer.Argument(help="Sync name.")],
+    sync: Annotated[str, typer.Argument(metavar="SYNC", help="Sync name.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
     project_dir: ProjectDir = None,
+    target: Target = None,
 ) -> None:
     """Forget a sync's state: its next run re-sends every row (upserts by external id, so nothing duplicates)."""
     console = _console(False)
@@ -262,7 +338,7 @@ def reset(
     def body() -> None:
         from activate.state.open import open_state_store
 
-        project = _project(project_dir)
+        project = _project(project_dir, target, console)
         loaded = project.sync(sync)
         if not yes and not typer.confirm(f"Forget every synced row of '{sync}'?"):
             raise typer.Exit(1)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from activate.engine import RunSummary
+    from activate.explain import RowExplanation
     from activate.plan.plan import Plan
 
 STATUS_STYLE = {
@@ -36,12 +37,21 @@ def _default(value: Any) -> Any:
 
 
 class JsonConsole:
-    """One JSON object per line on stdout."""
+    """One JSON object per line on stdout; each names the target when the project has one."""
+
+    def __init__(self) -> None:
+        self.target: str | None = None
+
+    def use_target(self, target: str | None) -> None:
+        """Every object written from now on carries `"target"`."""
+        self.target = target
 
     def emit(self, kind: str, data: Any) -> None:
-        sys.stdout.write(
-            json.dumps({"type": kind, **(data if isinstance(data, dict) else {"data": data})}, default=_default) + "\n"
-        )
+        body = data if isinstance(data, dict) else {"data": data}
+        head: dict[str, Any] = {"type": kind}
+        if self.target is not None:
+            head["target"] = self.target
+        sys.stdout.write(json.dumps({**head, **body}, default=_default) + "\n")
         sys.stdout.flush()
 
     def on_plan(self, plan: Plan) -> None:
@@ -52,6 +62,13 @@ class JsonConsole:
 
     def plan(self, plan: Plan) -> None:
         self.on_plan(plan)
+
+    def plans(self, plans: Sequence[Plan]) -> None:
+        for plan in plans:
+            self.on_plan(plan)
+
+    def explanation(self, explanation: RowExplanation) -> None:
+        self.emit("explain", explanation.to_dict())
 
     def summary(self, summary: RunSummary) -> None:
         self.emit("run", summary.to_dict())
@@ -88,6 +105,13 @@ class RichConsole:
         self.err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
         self._progress: Progress | None = None
         self._task: TaskID | None = None
+        self.target: str | None = None
+
+    def use_target(self, target: str | None) -> None:
+        """Name the target once, before the command's output."""
+        self.target = target
+        if target is not None:
+            self.out.print(f"[dim]target:[/] [bold]{target}[/]")
 
     def on_plan(self, plan: Plan) -> None:
         self.plan(plan, dry_run=False)
@@ -122,7 +146,7 @@ class RichConsole:
             + (f"  {c.held_back} held back" if c.held_back else "")
         )
         ops = ", ".join(f"{n} {k}" for k, n in plan.operations.items()) or "nothing to send"
-        self.out.print(f"  operations: {ops}")
+        self.out.print(f"  operations: {ops}" + (f" (≈{plan.api_calls} API calls)" if plan.api_calls else ""))
         for note in plan.notes:
             self.out.print(f"  [cyan]note:[/] {note}")
         for verdict in plan.verdicts:
@@ -135,6 +159,18 @@ class RichConsole:
                     payload = item.get("fields", item.get("error", ""))
                     table.add_row(kind, item["key"], item["operation"], json.dumps(payload, default=str)[:120])
             self.out.print(table)
+
+    def plans(self, plans: Sequence[Plan]) -> None:
+        """One plan: its details. Several: a summary table, one line per sync, then each plan's details."""
+        if len(plans) > 1:
+            self.out.print(plan_table(plans))
+        for plan in plans:
+            self.plan(plan)
+
+    def explanation(self, explanation: RowExplanation) -> None:
+        from activate.cli.explaining import render_explanation
+
+        render_explanation(self.out, explanation)
 
     def summary(self, summary: RunSummary) -> None:
         self.close()
@@ -151,12 +187,24 @@ class RichConsole:
     def runs(self, runs: Sequence[dict[str, Any]]) -> None:
         from rich.table import Table
 
-        table = Table(
-            "run_id", "sync", "status", "started", "read", "+", "~", "-", "ok", "failed", "rejected", "calls", "error"
-        )
+        table = Table()
+        # the run id is what `rows` and `explain` take: never truncated or wrapped, whatever the terminal width
+        width = max((len(r["run_id"]) for r in runs), default=6)
+        table.add_column("run_id", no_wrap=True, min_width=width)
+        for column in ("sync", "status", "started"):
+            table.add_column(column)
+        for column in ("read", "+", "~", "-", "ok", "failed", "rejected", "calls"):
+            table.add_column(column, justify="right")
+        targets = any(r.get("target") for r in runs)
+        approvals = any(r.get("approved_by") for r in runs)
+        if targets:
+            table.add_column("target")
+        if approvals:
+            table.add_column("approval", overflow="fold")
+        table.add_column("error", overflow="fold")
         for r in runs:
             style = STATUS_STYLE.get(r["status"], "")
-            table.add_row(
+            cells = [
                 r["run_id"],
                 r["sync_name"],
                 f"[{style}]{r['status']}[/]",
@@ -169,8 +217,13 @@ class RichConsole:
                 str(r["rows_failed"]),
                 str(r["rows_rejected"]),
                 str(r["api_calls"]),
-                (r["error"] or "")[:60],
-            )
+            ]
+            if targets:
+                cells.append(r.get("target") or "")
+            if approvals:
+                cells.append(approval_text(r))
+            cells.append((r["error"] or "")[:200])
+            table.add_row(*cells)
         self.out.print(table)
 
     def rows(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -207,6 +260,40 @@ class RichConsole:
         self.err.print(f"[bold red]Error:[/] {escape(lines[0])}", soft_wrap=True)
         for line in lines[1:]:
             self.err.print(f"  {escape(line)}", soft_wrap=True)
+
+
+def approval_text(run: dict[str, Any]) -> str:
+    """`up to 100 deletes approved by alice: cleanup after the CRM migration`, or '' for a run nobody approved."""
+    if not run.get("approved_by") and run.get("approved_deletes") is None:
+        return ""
+    text = f"up to {run.get('approved_deletes')} deletes approved by {run.get('approved_by') or 'unknown'}"
+    return text + (f": {run['approval_reason']}" if run.get("approval_reason") else "")
+
+
+def plan_table(plans: Sequence[Plan]) -> Any:
+    """The summary of several plans: counts, expected API calls and guardrail verdicts, one line per sync."""
+    from rich.table import Table
+
+    table = Table(title="plan", title_justify="left")
+    for column in ("sync", "mode", "+added", "~changed", "-removed", "unchanged", "held back", "API calls"):
+        table.add_column(column, justify="left" if column in ("sync", "mode") else "right")
+    table.add_column("guardrails")
+    for plan in plans:
+        c = plan.counts
+        tripped = [v.name for v in plan.tripped]
+        verdict = f"[red]TRIPPED {', '.join(tripped)}[/]" if tripped else "[green]ok[/]"
+        table.add_row(
+            plan.sync_name,
+            plan.mode,
+            str(c.added),
+            str(c.changed),
+            str(c.removed),
+            str(c.unchanged),
+            str(c.held_back),
+            str(plan.api_calls),
+            verdict,
+        )
+    return table
 
 
 Console = JsonConsole | RichConsole

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from activate.errors import UsageError
+from activate.program import command
 
 if TYPE_CHECKING:
     from activate.cli.console import RichConsole
@@ -82,7 +83,7 @@ def run_demo(directory: Path, console: RichConsole) -> int:
         _show_destinations(sims, console)
         out.print(
             f"\nThe project is in [bold]{directory}[/]. Try: "
-            f"python -m activate runs -p {directory}   |   python -m activate plan hubspot_contacts -p {directory}"
+            f"{command(f'runs -p {directory}')}   |   {command(f'plan hubspot_contacts -p {directory}')}"
         )
     codes = [s.exit_code for s in first + second]
     return max(codes) if any(codes) else 0

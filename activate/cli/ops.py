@@ -12,6 +12,7 @@ A store with no run at all is a project not deployed yet: nothing is overdue. Un
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,14 +20,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from activate.cli.options import Exclude, ProjectDir, Select, Selectors, Target
+
 if TYPE_CHECKING:
     from activate.clock import Clock
     from activate.config import Project
-
-ProjectDir = Annotated[
-    Path | None,
-    typer.Option("--project-dir", "-p", envvar="ACTIVATE_PROJECT_DIR", help="Project directory (default: cwd)."),
-]
 
 
 @dataclass(frozen=True)
@@ -43,8 +41,9 @@ class SyncStatus:
     overdue: bool
 
 
-def sync_statuses(project: Project, clock: Clock) -> list[SyncStatus]:
-    """Each sync's last run, next run and freshness, and whether it is overdue (see the module docstring)."""
+def sync_statuses(project: Project, clock: Clock, names: Sequence[str] | None = None) -> list[SyncStatus]:
+    """Each sync's (or each of `names`') last run, next run and freshness, and whether it is overdue (see the module
+    docstring)."""
     import sqlalchemy as sa
 
     from activate.scheduler import aware, cron_interval, next_fire
@@ -54,7 +53,8 @@ def sync_statuses(project: Project, clock: Clock) -> list[SyncStatus]:
     now = clock.now()
     timezone = project.spec.timezone
     statuses: list[SyncStatus] = []
-    for name, sync in project.syncs.items():
+    for name in project.syncs if names is None else names:
+        sync = project.sync(name)
         store = open_state_store(project, sync)
         try:
             runs = store.runs(name, limit=1)
@@ -103,28 +103,41 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(exc.exit_code if isinstance(exc, ActivateError) else 1)
 
 
-def _load(project_dir: Path | None) -> Project:
+def _load(project_dir: Path | None, target: str | None = None) -> Project:
     from activate.config import load_project
     from activate.errors import ActivateError
 
     try:
-        return load_project(project_dir)
+        return load_project(project_dir, target=target)
     except ActivateError as exc:
         raise _fail(exc) from None
 
 
 def status(
+    selectors: Selectors = None,
+    select: Select = None,
+    exclude: Exclude = None,
     project_dir: ProjectDir = None,
+    target: Target = None,
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object per sync on stdout.")] = False,
 ) -> None:
     """Each sync's last run, next run and freshness; exit 1 when a scheduled sync is overdue."""
     from activate.clock import SYSTEM_CLOCK
+    from activate.errors import ActivateError
+    from activate.selection import select_syncs
 
-    project = _load(project_dir)
-    statuses = sync_statuses(project, SYSTEM_CLOCK)
+    project = _load(project_dir, target)
+    try:
+        names = select_syncs(project, [*(selectors or []), *(select or [])], exclude or []) if project.syncs else []
+    except ActivateError as exc:
+        raise _fail(exc) from None
+    statuses = sync_statuses(project, SYSTEM_CLOCK, names)
+    if project.target is not None and not json_output:
+        typer.echo(f"target: {project.target}")
     for s in statuses:
         if json_output:
-            typer.echo(json.dumps(asdict(s)))
+            entry = asdict(s)
+            typer.echo(json.dumps({"target": project.target, **entry} if project.target else entry))
             continue
         last = f"{s.last_status} at {s.last_started_at}" if s.last_status else "never ran"
         line = f"{s.sync}: schedule {s.schedule or 'none'}; last run {last}; next run {s.next_run_at or '-'}; "
@@ -136,6 +149,7 @@ def status(
 
 def schedule(
     project_dir: ProjectDir = None,
+    target: Target = None,
     max_workers: Annotated[int, typer.Option("--max-workers", min=1, help="Syncs running at once.")] = 2,
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve /metrics and /healthz on this port.")
@@ -159,7 +173,7 @@ def schedule(
         configure("json")  # one JSON object per line, secrets masked, as `run --log-format json`
     else:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    project = _load(project_dir)
+    project = _load(project_dir, target)
     stop = threading.Event()
     metrics = Metrics()
     try:

@@ -159,6 +159,30 @@ from range(1, 26) t(i);
 """
 
 
+GITIGNORE = """\
+# activate: local state, the sample warehouse, the simulators' certificates (all regenerated, none to commit)
+.activate/
+warehouse.duckdb
+warehouse.duckdb.wal
+*.duckdb.wal
+"""
+
+
+def write_gitignore(path: Path) -> Path:
+    """`.gitignore` with what a project keeps out of version control; an existing one gains the missing lines."""
+    target = path / ".gitignore"
+    existing = target.read_text(encoding="utf-8").splitlines() if target.exists() else []
+    missing = [line for line in GITIGNORE.splitlines() if line and line not in existing]
+    if missing and existing:
+        missing = [line for line in missing if not line.startswith("#")]
+        prefix = "" if not existing or existing[-1] == "" else "\n"
+        with target.open("a", encoding="utf-8") as handle:
+            handle.write(prefix + "\n".join(missing) + "\n")
+    elif not existing:
+        target.write_text(GITIGNORE, encoding="utf-8")
+    return target
+
+
 def scaffold(path: Path, *, force: bool = False, endpoints: Endpoints | None = None) -> list[Path]:
     """Write a new project into `path`; refuses a non-empty directory unless `force`."""
     import duckdb
@@ -188,4 +212,5 @@ def scaffold(path: Path, *, force: bool = False, endpoints: Endpoints | None = N
     finally:
         con.close()
     written.append(warehouse)
+    written.append(write_gitignore(path))
     return [p.relative_to(path) for p in written]

@@ -21,6 +21,7 @@ from activate.config.models import (
     StateSpec,
     SyncMode,
     SyncSpec,
+    TargetSpec,
 )
 from activate.config.positions import Positions
 from activate.config.project import LoadedSync, Project
@@ -43,6 +44,7 @@ __all__ = [
     "StateSpec",
     "SyncMode",
     "SyncSpec",
+    "TargetSpec",
     "columns_used",
     "is_template",
     "load_project",

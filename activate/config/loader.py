@@ -36,8 +36,10 @@ from activate.config.positions import PathPart, Positions, format_path
 from activate.config.project import LoadedSync, Project
 from activate.config.schema import secret_values
 from activate.config.secrets import SecretMasker, url_password
+from activate.config.targets import TARGET_ENV, apply_target
 from activate.config.validation import hide_values, validation_issues
 from activate.errors import ConfigError, ConfigIssue
+from activate.program import command
 from activate.secrets.connections import LateReferences, LateValue
 from activate.secrets.references import Reference
 
@@ -49,25 +51,38 @@ STATE_URL_VARIABLE = "ACTIVATE_STATE_URL"
 """When set, the state store URL, whatever `state.url` in activate.yml says."""
 
 
-def load_project(project_dir: Path | str | None = None, *, env: Mapping[str, str] | None = None) -> Project:
+def load_project(
+    project_dir: Path | str | None = None, *, env: Mapping[str, str] | None = None, target: str | None = None
+) -> Project:
     """Load `activate.yml` and `syncs/*.yml` from `project_dir` ($ACTIVATE_PROJECT_DIR, else the current directory).
 
-    `${VAR}` references are read from `env` (default: the process environment). Raises `ConfigError` carrying every
-    issue of every file, each at `file:line:col` with a hint where one helps.
+    `${VAR}` references are read from `env` (default: the process environment). `target` names the `targets:` entry
+    to apply (default: $ACTIVATE_TARGET, else `default_target:`). Raises `ConfigError` carrying every issue of every
+    file, each at `file:line:col` with a hint where one helps; `UsageError` for a target the file does not define.
     """
     environ: Mapping[str, str] = os.environ if env is None else env
+    requested = target or environ.get(TARGET_ENV) or None
     root = Path(project_dir or environ.get("ACTIVATE_PROJECT_DIR") or Path.cwd()).resolve()
     masker = SecretMasker()
     issues: list[ConfigIssue] = []
 
     project_path = root / PROJECT_FILE
     late = LateReferences(env=env)
+    chosen: str | None = None
     if project_path.is_file():
         project_doc = read_document(project_path, PROJECT_FILE)
-        spec, kinds, late = _load_project_file(project_doc, environ, masker, issues, late)
+        if isinstance(project_doc.data, dict):
+            choice = apply_target(project_doc, requested, connection_model)
+            issues.extend(choice.issues)
+            project_doc, chosen = choice.document, choice.name
+            found: list[ConfigIssue] = []
+            spec, kinds, late = _load_project_file(project_doc, environ, masker, found, late)
+            issues.extend(choice.located(issue) for issue in found)
+        else:
+            spec, kinds, late = _load_project_file(project_doc, environ, masker, issues, late)
         positions = project_doc.positions
     else:
-        hint = "run `activate init` to create a project, or point --project-dir / ACTIVATE_PROJECT_DIR at one"
+        hint = f"run `{command('init')}` to create a project, or point --project-dir / ACTIVATE_PROJECT_DIR at one"
         issues.append(ConfigIssue(PROJECT_FILE, None, None, "", f"not found in {root}", hint))
         spec, kinds, positions = None, ConnectionKinds(loaded=False), Positions(PROJECT_FILE)
 
@@ -92,6 +107,7 @@ def load_project(project_dir: Path | str | None = None, *, env: Mapping[str, str
         warnings=warned,
         late=late,
         state_from=state_from,
+        target=chosen,
     )
 
 
@@ -170,11 +186,14 @@ def _load_project_file(
     if not isinstance(raw, dict):
         issues.append(doc.issue("", f"expected a mapping of settings (state, connections), got {show(raw)}"))
         return None, ConnectionKinds(loaded=False), late
-    resolved = resolve_env(raw, env, _project_late_policy)
+    # targets other than the chosen one (already merged in) may name variables this environment does not set
+    resolved = resolve_env({k: v for k, v in raw.items() if k != "targets"}, env, _project_late_policy)
     found: list[ConfigIssue] = _env_issues(doc, resolved.problems)
     late = _late_references(doc, resolved, late.env, found)
     late_paths = {value.dotted for value in late.values}
     data: dict[str, Any] = resolved.data
+    if "targets" in raw:
+        data["targets"] = raw["targets"]
 
     kinds = ConnectionKinds()
     connections = data.get("connections")
@@ -256,6 +275,22 @@ def _alert_issues(doc: Document, alerts: Any, connections: Any) -> list[ConfigIs
         elif kind == "slack" and not alert.get("channel"):
             issues.append(doc.issue(path, f"an alert through slack connection '{name}' needs channel:", "'#alerts'"))
     return issues
+
+
+def connection_model(type_name: str) -> type[BaseModel] | None:
+    """The connection model of a source or destination type; None when nothing provides it."""
+    from activate.destinations.registry import destination_plugin, destination_types
+    from activate.sources.config import SOURCE_CONNECTIONS
+
+    if type_name in SOURCE_CONNECTIONS:
+        return SOURCE_CONNECTIONS[type_name]
+    if type_name in destination_types():
+        try:
+            plugin = destination_plugin(type_name)
+        except Exception:  # a broken plugin is reported where the connection declares its type
+            return None
+        return plugin.connection_model if plugin is not None else None
+    return None
 
 
 def _connection_model(

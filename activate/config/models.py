@@ -118,6 +118,17 @@ class AlertSpec(StrictModel):
     on: list[AlertOutcome] = Field(default_factory=lambda: list(DEFAULT_ALERT_ON))
 
 
+class TargetSpec(StrictModel):
+    """One `targets:` entry (an environment such as dev or prod): merged over the project when chosen.
+
+    `connections` maps a connection name to the keys it overrides (mappings merge key by key; another `type:`
+    replaces the connection); `state` overrides the state store's settings, e.g. its `url`.
+    """
+
+    connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    state: StateSpec | None = None
+
+
 class ProjectSpec(StrictModel):
     """`activate.yml`."""
 
@@ -126,6 +137,8 @@ class ProjectSpec(StrictModel):
     connections: dict[str, ConnectionSpec] = Field(default_factory=dict)
     alerts: list[AlertSpec] = Field(default_factory=list)
     secrets: SecretsSpec = SecretsSpec()
+    targets: dict[str, TargetSpec] = Field(default_factory=dict)
+    default_target: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -243,6 +256,7 @@ class SyncSpec(StrictModel):
     state: Literal["local", "warehouse"] = "local"
     guardrails: GuardrailSpec = GuardrailSpec()
     after: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
 
     @property
     def dependencies(self) -> list[str]:
@@ -254,4 +268,12 @@ class SyncSpec(StrictModel):
     def _name(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", value):
             raise ValueError("a sync name uses letters, digits, '_' and '-' and starts with a letter or '_'")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if not re.fullmatch(r"[A-Za-z0-9_\-.]+", tag):
+                raise ValueError(f"tag {tag!r}: a tag uses letters, digits, '_', '-' and '.'")
         return value

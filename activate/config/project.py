@@ -110,6 +110,8 @@ class Project:
     """Where `spec.state.url` came from: `ACTIVATE_STATE_URL`, `state.url at activate.yml:2:8`, or the default."""
     late: LateReferences = field(default_factory=LateReferences)
     """The provider references (`${vault:..}`, `${aws-sm:..}`, `${file:..}`) that `connection()` resolves."""
+    target: str | None = None
+    """The `targets:` entry applied (`--target`, ACTIVATE_TARGET, `default_target:`), None without targets."""
 
     def state_store(self) -> str:
         """The state store as a user should read it: its URL, password masked, and where that URL came from."""

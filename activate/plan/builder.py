@@ -15,7 +15,7 @@ from activate.diff.native import NativeDiff
 from activate.diff.workspace import DiffCounts, DiffWorkspace, MatchField
 from activate.errors import ConfigError, ConfigIssue, SourceError
 from activate.plan.mapping import RenderError, RowMapping, parse_payload
-from activate.plan.plan import MODE_OPERATIONS, Plan, check_guardrails
+from activate.plan.plan import MODE_OPERATIONS, Plan, check_guardrails, expected_api_calls
 from activate.sources.config import DuckDBConnection
 from activate.sources.readers import open_reader
 from activate.warehouse.target import NativeTarget, native_target, open_session
@@ -33,6 +33,7 @@ class PlanOptions:
 
     full_resync: bool = False
     retry_rejected: bool = False
+    approved_deletes: int | None = None  # `run --approve-deletes N`: this one run may delete up to N rows
 
 
 def check_columns(sync: LoadedSync, columns: list[str], root: Path) -> None:
@@ -196,8 +197,11 @@ class PlanBuilder:
 
     def _describe(self, plan: Plan, counts: DiffCounts) -> Plan:
         spec = self.sync.spec
-        plan.verdicts = check_guardrails(spec.guardrails, spec.destination.mode, counts)
+        plan.verdicts = check_guardrails(
+            spec.guardrails, spec.destination.mode, counts, approved_deletes=self.options.approved_deletes
+        )
         plan.samples = self._samples()
+        plan.api_calls = expected_api_calls(plan, self._batch_size())
         if counts.config_changed:
             plan.notes.append(
                 f"the sync's configuration (destination, object, mode, match or mapping) changed since "
@@ -217,6 +221,17 @@ class PlanBuilder:
         if other_invalid:
             plan.notes.append(f"{other_invalid} rows cannot be sent (null or duplicate key, NaN, bytes)")
         return plan
+
+    def _batch_size(self) -> int:
+        """Rows per write call: the sync's `batch_size`, capped by the connection's (a webhook's `batch_size`) or else
+        the destination's."""
+        from activate.destinations.registry import destination_plugin
+
+        destination = self.sync.spec.destination
+        connection = self.project.connection(destination.connection)
+        plugin = destination_plugin(connection.type)
+        cap = getattr(connection, "batch_size", None) or (plugin.capabilities().batch_size if plugin else 1)
+        return min(destination.batch_size or cap, cap)
 
     def _samples(self) -> dict[str, list[dict[str, Any]]]:
         assert self.workspace is not None

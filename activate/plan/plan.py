@@ -42,6 +42,7 @@ class Plan:
     verdicts: list[GuardrailVerdict] = field(default_factory=list)
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    api_calls: int = 0  # expected: the rows to send over the destination's batch size, per operation
 
     @property
     def operations(self) -> dict[str, int]:
@@ -91,29 +92,56 @@ class Plan:
             "config_changed": c.config_changed,
             "full_resync": self.full_resync,
             "operations": self.operations,
+            "api_calls": self.api_calls,
             "guardrails": [{"name": v.name, "tripped": v.tripped, "message": v.message} for v in self.verdicts],
             "samples": self.samples,
             "notes": self.notes,
         }
 
 
-def check_guardrails(guardrails: GuardrailSpec, mode: SyncMode, counts: DiffCounts) -> list[GuardrailVerdict]:
-    """Every guardrail's verdict on the plan (max_error_rate is judged after writing, and says so)."""
+def expected_api_calls(plan: Plan, batch_size: int) -> int:
+    """API calls the plan's writes take at `batch_size` rows per call (one per batch and operation)."""
+    ops = MODE_OPERATIONS[plan.mode]
+    size = max(1, batch_size)
+    calls = 0
+    for kind, count in (
+        ("added", plan.counts.added),
+        ("changed", plan.counts.changed),
+        ("removed", plan.counts.removed),
+    ):
+        if ops[kind] is not None and count:
+            calls += -(-count // size)
+    return calls
+
+
+def check_guardrails(
+    guardrails: GuardrailSpec, mode: SyncMode, counts: DiffCounts, *, approved_deletes: int | None = None
+) -> list[GuardrailVerdict]:
+    """Every guardrail's verdict on the plan (max_error_rate is judged after writing, and says so).
+
+    `approved_deletes`: a person approved up to this many deletes for this one run (`run --approve-deletes N`);
+    more deletes than `max_deletes` allows pass when they are at most that many.
+    """
     verdicts: list[GuardrailVerdict] = []
     deletes = counts.removed if mode == "mirror" else 0
     if guardrails.max_deletes is not None:
         limit = guardrails.max_deletes.of(counts.state_rows)
         share = 100.0 * deletes / counts.state_rows if counts.state_rows else 0.0
-        if deletes > limit:
+        over = (
+            f"would delete {deletes} of {counts.state_rows} synced rows ({share:.1f}%), over max_deletes "
+            f"{guardrails.max_deletes} ({limit:g} rows) by {deletes - limit:g} rows"
+        )
+        if deletes > limit and approved_deletes is not None and deletes <= approved_deletes:
             verdicts.append(
-                GuardrailVerdict(
-                    "max_deletes",
-                    True,
-                    f"would delete {deletes} of {counts.state_rows} synced rows ({share:.1f}%), over max_deletes "
-                    f"{guardrails.max_deletes} ({limit:g} rows) by {deletes - limit:g} rows; nothing was written. "
-                    "If the deletes are intended, raise max_deletes for one run.",
-                )
+                GuardrailVerdict("max_deletes", False, f"{over}; approved for this run (up to {approved_deletes})")
             )
+        elif deletes > limit:
+            approval = (
+                f"--approve-deletes {approved_deletes} is fewer than that"
+                if approved_deletes is not None
+                else f"If the deletes are intended, approve them for one run: --approve-deletes {deletes} --reason"
+            )
+            verdicts.append(GuardrailVerdict("max_deletes", True, f"{over}; nothing was written. {approval}"))
         else:
             verdicts.append(
                 GuardrailVerdict(

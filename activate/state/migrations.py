@@ -19,7 +19,24 @@ def _v1_initial(conn: sa.Connection) -> None:
     schema.metadata.create_all(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1_initial]
+def _add_missing_columns(conn: sa.Connection, table: sa.Table, names: list[str]) -> None:
+    """ALTER TABLE ... ADD COLUMN for each of `names` the table lacks (a store created at a later version by
+    `_v1_initial`'s create_all already has them)."""
+    # the columns a zero-row SELECT returns: duckdb_engine's inspector cannot list columns (pg_catalog emulation)
+    present = set(conn.execute(sa.text(f"SELECT * FROM {table.name} WHERE 1 = 0")).keys())
+    for name in names:
+        if name not in present:
+            column = table.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+
+
+def _v2_run_approval_and_target(conn: sa.Connection) -> None:
+    """`activate_runs` records who approved passing a guardrail, how far and why, and the target it ran on."""
+    _add_missing_columns(conn, schema.runs, ["approved_deletes", "approved_by", "approval_reason", "target"])
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1_initial, _v2_run_approval_and_target]
 LATEST = len(MIGRATIONS)
 
 

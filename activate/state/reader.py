@@ -125,13 +125,22 @@ class StateReader:
         rows = self._query(sa.select(sa.func.count()).select_from(t).where(t.c.sync_name == sync_name))
         return int(rows[0][0]) if rows else 0
 
-    def runs(self, sync_name: str | None = None, limit: int = 20) -> list[RunRecord]:
-        """The latest runs, newest first."""
+    def runs(self, sync_name: str | None = None, limit: int = 20, *, statuses: Sequence[str] = ()) -> list[RunRecord]:
+        """The latest runs (of one sync, in some statuses), newest first."""
         t = schema.runs
         statement = sa.select(t).order_by(t.c.started_at.desc()).limit(limit)
         if sync_name:
             statement = statement.where(t.c.sync_name == sync_name)
+        if statuses:
+            statement = statement.where(t.c.status.in_(list(statuses)))
         return [record_from_row(RunRecord, r._mapping) for r in self._query(statement)]
+
+    def runs_with_prefix(self, prefix: str, limit: int) -> list[RunRecord]:
+        """Runs whose id starts with `prefix` (at most `limit`, newest first)."""
+        t = schema.runs
+        statement = sa.select(t).where(t.c.run_id.startswith(prefix, autoescape=True))
+        rows = self._query(statement.order_by(t.c.started_at.desc()).limit(limit))
+        return [record_from_row(RunRecord, r._mapping) for r in rows]
 
     def run(self, run_id: str) -> RunRecord | None:
         """One run by id, or by an unambiguous id prefix."""

@@ -105,6 +105,10 @@ class RunRecord(_Record):
     config_hash: str | None = None
     error: str | None = None
     failure_kind: str | None = None
+    approved_deletes: int | None = None  # a person let this run delete up to this many rows past max_deletes
+    approved_by: str | None = None
+    approval_reason: str | None = None
+    target: str | None = None  # the `targets:` entry the run used
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,11 @@ runs = sa.Table(
     sa.Column("throttled_seconds", sa.Float, nullable=False, default=0.0),
     sa.Column("config_hash", sa.String(64)),
     sa.Column("error", sa.Text),
+    # a person's approval to pass a guardrail for this run (`run --approve-deletes N --reason ...`): who and why
+    sa.Column("approved_deletes", sa.BigInteger),
+    sa.Column("approved_by", sa.String(200)),
+    sa.Column("approval_reason", sa.Text),
+    sa.Column("target", sa.String(100)),  # the `targets:` entry the run used, when the project has targets
 )
 
 row_results = sa.Table(
