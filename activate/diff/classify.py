@@ -30,33 +30,49 @@ def dupes_sql(snapshot: str, match: tuple[str, str] | None = None, literal: Call
 
     `match` is (staged column holding the match value's canonical text, destination field name), or None when the
     sync has no match field read straight from a column. `literal` quotes a string in the dialect.
+    Both kinds are found by aggregation (GROUP BY, then a join back for the match losers), never a window over
+    every row: a window sorts the whole snapshot, three times slower at 1M rows.
     """
     duplicate_keys = (
-        f"SELECT row_key, {_text(DUPLICATE_KEY)} AS code, 'duplicate primary key: ' || CAST(count(*) AS VARCHAR) "
-        f"|| ' rows of the query share it; none was sent' AS reason "
-        f"FROM {snapshot} WHERE row_key IS NOT NULL GROUP BY row_key HAVING count(*) > 1"
+        f"SELECT row_key, count(*) AS n FROM {snapshot} WHERE row_key IS NOT NULL GROUP BY row_key HAVING count(*) > 1"
+    )
+    by_key = (
+        f"SELECT row_key, {_text(DUPLICATE_KEY)} AS code, 'duplicate primary key: ' || CAST(n AS VARCHAR) "
+        "|| ' rows of the query share it; none was sent' AS reason FROM activate_dup_keys"
     )
     if match is None:
-        return duplicate_keys
+        return f"WITH activate_dup_keys AS ({duplicate_keys}) {by_key}"
     column, field = match
-    value = f"lower(trim({column}))"
+    # a cheap pass over every row finds the values shared at all; the exact rules run on those rows only.
     # candidates: rows that could be sent (a key of their own, usable data, a match value)
-    ranked = (
-        f"SELECT row_key, row_number() OVER (PARTITION BY {value} ORDER BY row_key) AS rank, "
-        f"first_value(row_key) OVER (PARTITION BY {value} ORDER BY row_key) AS winner FROM {snapshot} "
-        f"WHERE row_key IS NOT NULL AND invalid_reason IS NULL AND {column} IS NOT NULL AND row_key IN "
-        f"(SELECT row_key FROM {snapshot} WHERE row_key IS NOT NULL GROUP BY row_key HAVING count(*) = 1)"
+    usable = f"row_key IS NOT NULL AND invalid_reason IS NULL AND {column} IS NOT NULL"
+    shared = (
+        f"SELECT lower(trim({column})) AS match_value FROM {snapshot} WHERE {usable} GROUP BY 1 HAVING count(*) > 1"
+    )
+    candidates = (
+        f"SELECT s.row_key, v.match_value FROM {snapshot} s JOIN activate_shared v "
+        f"ON v.match_value = lower(trim(s.{column})) WHERE s.{usable.replace(' AND ', ' AND s.')} "
+        "AND s.row_key NOT IN (SELECT row_key FROM activate_dup_keys)"
+    )
+    # the row with the smallest key wins each shared value
+    groups = (
+        "SELECT match_value, min(row_key) AS winner FROM activate_candidates GROUP BY match_value HAVING count(*) > 1"
     )
     reason = (
         literal("duplicate match value: the row with key ")
-        + " || winner || "
+        + " || g.winner || "
         + literal(f" has the same {field}, and both would write one destination record; only that row is sent")
     )
-    duplicate_matches = (
-        f"SELECT row_key, {_text(DUPLICATE_MATCH_VALUE)} AS code, {reason} AS reason "
-        f"FROM ({ranked}) activate_ranked WHERE rank > 1"
+    by_match = (
+        f"SELECT c.row_key, {_text(DUPLICATE_MATCH_VALUE)} AS code, {reason} AS reason "
+        "FROM activate_candidates c JOIN activate_groups g ON g.match_value = c.match_value "
+        "WHERE c.row_key <> g.winner"
     )
-    return f"{duplicate_keys} UNION ALL {duplicate_matches}"
+    return (
+        f"WITH activate_dup_keys AS ({duplicate_keys}), activate_shared AS ({shared}), "
+        f"activate_candidates AS ({candidates}), "
+        f"activate_groups AS ({groups}) {by_key} UNION ALL {by_match}"
+    )
 
 
 def invalid_sql(snapshot: str, dupes: str) -> str:
