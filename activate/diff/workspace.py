@@ -21,7 +21,6 @@ the workspace directory, so the cost stays linear in rows and a 30M-row first pl
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -50,6 +49,7 @@ from activate.diff.classify import (
     totals_sql,
 )
 from activate.errors import SourceError
+from activate.warehouse.duckdb import duckdb_memory_limit
 
 if TYPE_CHECKING:
     import duckdb
@@ -57,8 +57,6 @@ if TYPE_CHECKING:
 
     from activate.state.store import StateReader
 
-MEMORY_LIMIT_ENV = "ACTIVATE_DIFF_MEMORY_LIMIT"
-DEFAULT_MEMORY_LIMIT = "512MB"
 # The workspace's own catalog: a query on an attached warehouse runs with that warehouse as the default catalog
 # (so its names resolve exactly as on a direct connection), hence every workspace table is named in full.
 _WS = "memory.main"
@@ -107,11 +105,6 @@ class InvalidRow:
 MatchField = tuple[str, str]  # (source column the match field reads, destination field name)
 
 
-def workspace_memory_limit() -> str:
-    """The workspace's DuckDB memory limit: `ACTIVATE_DIFF_MEMORY_LIMIT` or 512 MB."""
-    return os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
-
-
 @dataclass(frozen=True)
 class _Rescan:
     """A source the workspace can read again for payloads: the query and the canonical rules of its columns."""
@@ -128,7 +121,7 @@ class DiffWorkspace:
         import duckdb
 
         self._dir = Path(tempfile.mkdtemp(prefix="activate-diff-", dir=directory))
-        limit = memory_limit or workspace_memory_limit()
+        limit = memory_limit or duckdb_memory_limit()
         self.con: duckdb.DuckDBPyConnection = duckdb.connect(
             ":memory:",
             config={

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,16 @@ if TYPE_CHECKING:
     import duckdb
 
     from activate.sources.config import DuckDBConnection
+
+
+MEMORY_LIMIT_ENV = "ACTIVATE_DIFF_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "512MB"
+
+
+def duckdb_memory_limit() -> str:
+    """The memory limit of every DuckDB database activate opens (diff workspace, warehouse reader, native diff):
+    `ACTIVATE_DIFF_MEMORY_LIMIT` or 512 MB. Past it DuckDB spills to disk, so a plan stays within about 1 GB."""
+    return os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
 
 
 def duckdb_path(connection: DuckDBConnection, project_root: Path) -> str:
@@ -29,9 +40,12 @@ def connect_duckdb(connection: DuckDBConnection, project_root: Path) -> duckdb.D
 
     path = duckdb_path(connection, project_root)
     try:
-        return duckdb.connect(path, read_only=connection.read_only)
+        con = duckdb.connect(path, read_only=connection.read_only)
+        # a SET, not connect(config=): another connection of this process to the same file keeps working
+        con.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
     except duckdb.Error as exc:
         raise SourceError(f"cannot open DuckDB warehouse {path}: {exc}") from exc
+    return con
 
 
 class DuckDBSession(WarehouseSession):
@@ -44,8 +58,9 @@ class DuckDBSession(WarehouseSession):
         self.read_only = connection.read_only
         self.con = connect_duckdb(connection, project_root)
         self.con.execute("SET TimeZone = 'UTC'")
-        # DuckDB runs in this process, so the temporary snapshot (key, hash, texts of every row) is in its memory:
-        # about 280 bytes a row (2.8 GB at 10M rows). Temporary tables cannot spill, so no memory_limit is set.
+        # DuckDB runs in this process: the temporary snapshot (key, hash, texts of every row, about 280 bytes a
+        # row) spills past the memory limit `connect_duckdb` sets, to `<file>.tmp` (2.8 GB in memory at 10M rows
+        # without it)
 
     def _run(self, sql: str) -> Any:
         import duckdb
