@@ -436,9 +436,11 @@ def simulate(
     _guard(console, serve)
 
 
-from activate.cli.ops import schedule, status  # noqa: E402 - registered after the app's own commands
+from activate.cli.explaining import explain  # noqa: E402 - registered after the app's own commands
+from activate.cli.ops import schedule, status  # noqa: E402
 from activate.cli.ui import ui  # noqa: E402
 
+app.command()(explain)
 app.command()(schedule)
 app.command()(status)
 app.command()(ui)

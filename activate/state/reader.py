@@ -17,7 +17,18 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from activate.state import schema
-from activate.state.records import Intent, LockRecord, Rejection, RowResultRecord, RunRecord, StateRow, record_from_row
+from activate.state.records import (
+    Intent,
+    LockRecord,
+    Rejection,
+    RejectionRecord,
+    RowHistoryRecord,
+    RowResultRecord,
+    RunRecord,
+    StateRow,
+    SyncedRowRecord,
+    record_from_row,
+)
 
 T = TypeVar("T")
 
@@ -160,6 +171,52 @@ class StateReader:
         if limit:
             statement = statement.limit(limit)
         return [record_from_row(RowResultRecord, r._mapping) for r in self._query(statement)]
+
+    # -- one row (`activate explain`, the UI's row page) ---------------------------------------------------------
+
+    def synced_row(self, sync_name: str, row_key: str) -> SyncedRowRecord | None:
+        """The row's stored state: the hash and destination id last confirmed, by which run and when."""
+        t = schema.state
+        rows = self._query(sa.select(t).where(t.c.sync_name == sync_name, t.c.row_key == row_key))
+        return record_from_row(SyncedRowRecord, rows[0]._mapping) if rows else None
+
+    def rejection(self, sync_name: str, row_key: str) -> RejectionRecord | None:
+        """The data the row was last refused with (the row is held back while its data is the same)."""
+        t = schema.rejections
+        rows = self._query(sa.select(t).where(t.c.sync_name == sync_name, t.c.row_key == row_key))
+        return record_from_row(RejectionRecord, rows[0]._mapping) if rows else None
+
+    def intent(self, sync_name: str, row_key: str) -> Intent | None:
+        """A non-idempotent write of this row sent by a run that never recorded its result."""
+        t = schema.intents
+        rows = self._query(
+            sa.select(t.c.row_key, t.c.row_hash, t.c.run_id).where(t.c.sync_name == sync_name, t.c.row_key == row_key)
+        )
+        return Intent(rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+    def row_history(self, sync_name: str, row_key: str, limit: int = 200) -> list[RowHistoryRecord]:
+        """Every result the row had across runs, newest first, each with its run's start, trigger and status."""
+        results, runs = schema.row_results, schema.runs
+        statement = (
+            sa.select(
+                results.c.run_id,
+                results.c.operation,
+                results.c.status,
+                results.c.destination_id,
+                results.c.error_code,
+                results.c.error_message,
+                results.c.attempts,
+                results.c.recorded_at,
+                runs.c.started_at,
+                runs.c.trigger,
+                runs.c.status.label("run_status"),
+            )
+            .join(runs, runs.c.run_id == results.c.run_id)
+            .where(results.c.sync_name == sync_name, results.c.row_key == row_key)
+            .order_by(results.c.recorded_at.desc())
+            .limit(limit)
+        )
+        return [record_from_row(RowHistoryRecord, r._mapping) for r in self._query(statement)]
 
     def last_success(self, sync_name: str) -> RunRecord | None:
         t = schema.runs

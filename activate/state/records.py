@@ -15,9 +15,12 @@ __all__ = [
     "Intent",
     "LockRecord",
     "Rejection",
+    "RejectionRecord",
+    "RowHistoryRecord",
     "RowResultRecord",
     "RunRecord",
     "StateRow",
+    "SyncedRowRecord",
     "record_from_row",
 ]
 
@@ -125,6 +128,49 @@ class RowResultRecord(_Record):
     error_message: str | None
     attempts: int
     recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class SyncedRowRecord(_Record):
+    """One row of `activate_state`: what the destination last confirmed for a row, and when."""
+
+    sync_name: str
+    row_key: str
+    row_hash: str
+    config_hash: str
+    destination_id: str | None
+    last_run_id: str
+    synced_at: datetime
+
+
+@dataclass(frozen=True)
+class RejectionRecord(_Record):
+    """One row of `activate_rejections`: the data a row was refused with; it is held back until that changes."""
+
+    sync_name: str
+    row_key: str
+    row_hash: str
+    config_hash: str
+    run_id: str
+    error_code: str | None
+    rejected_at: datetime
+
+
+@dataclass(frozen=True)
+class RowHistoryRecord(_Record):
+    """A row's result in one run, with that run's start, trigger and status (`StateReader.row_history`)."""
+
+    run_id: str
+    operation: str
+    status: str
+    destination_id: str | None
+    error_code: str | None
+    error_message: str | None
+    attempts: int
+    recorded_at: datetime
+    started_at: datetime
+    trigger: str
+    run_status: str
 
 
 @dataclass(frozen=True)
