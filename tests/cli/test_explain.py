@@ -51,8 +51,11 @@ def test_a_synced_row(synced: ScratchProject) -> None:
     assert e.source.rows == [
         {"id": 12, "email": "person12@example.com", "first_name": "First12", "last_name": "Last12", "score": 18.0}
     ]
-    assert e.state is not None and e.state.last_run_id == first_run and e.state.destination_id
-    assert e.source.row_hash == e.state.row_hash and e.config_current
+    assert e.state is not None
+    assert e.state.last_run_id == first_run
+    assert e.state.destination_id
+    assert e.source.row_hash == e.state.row_hash
+    assert e.config_current
     assert [(h.run_id, h.operation, h.status) for h in e.history] == [(first_run, "upsert", "succeeded")]
     assert (e.next.action, e.held_back) == ("none", False)
     assert e.next.reason == f"unchanged since run {first_run} synced it: no API call"
@@ -68,10 +71,12 @@ def test_a_rejected_row_is_held_back_until_its_data_changes(synced: ScratchProje
     run_id = synced.reader().runs("people_hook", 1)[0].run_id
     e = _explain(synced, "7")
     assert e.state is None
-    assert e.rejection is not None and e.rejection.run_id == run_id
+    assert e.rejection is not None
+    assert e.rejection.run_id == run_id
     (result,) = e.history
     assert (result.status, result.run_id) == ("rejected", run_id)
-    assert result.error_code and result.error_message, "the destination's code and message are shown"
+    assert result.error_code, "the destination's code is shown"
+    assert result.error_message, "and its message"
     assert e.held_back
     assert e.next.action == "none"
     assert e.next.reason.startswith(f"held back: rejected {e.rejection.error_code} in run {run_id} with this same data")
@@ -107,7 +112,8 @@ def test_explain_cli_text_and_json(synced: ScratchProject) -> None:
     assert text.exit_code == 0, text.output
     flat = " ".join(text.stdout.split())
     assert "next run: none — held back: rejected" in flat
-    assert "history" in flat and "rejected" in flat
+    assert "history" in flat
+    assert "rejected" in flat
 
     data = json.loads(_cli(synced, "12", "--json").stdout.splitlines()[0])
     assert (data["type"], data["sync"], data["key"], data["next"]["action"]) == ("explain", "people_hook", "12", "none")
