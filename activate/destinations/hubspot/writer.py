@@ -23,9 +23,9 @@ from activate.destinations.hubspot.classify import BatchRefused
 from activate.destinations.hubspot.client import BatchInput, HubSpotApi, Reply
 from activate.destinations.hubspot.config import HubSpotConnection
 from activate.destinations.hubspot.results import id_key, map_batch_reply, render_properties, render_value
-from activate.destinations.rotation import Rotation
 from activate.http.caller import ApiCaller, caller_for
 from activate.http.errors import AuthExpired, AuthFailed, QuotaExhausted, RateLimited, TerminalError, TransientError
+from activate.secrets.rotation import Rotation
 
 T = TypeVar("T")
 MAX_BATCH = 100

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from activate.http.classify import parse_retry_after, transport_error
 from activate.http.errors import AuthFailed, RateLimited, TransientError
+from activate.secrets.connections import CredentialsRefused
+from activate.secrets.rotation import Rotation
 
 if TYPE_CHECKING:
     import requests
@@ -90,6 +92,7 @@ class SalesforceSession:
         self._lock = threading.Lock()
         self._client: Salesforce | None = None
         self._last = threading.local()
+        self.rotation = Rotation(connection)
         http.hooks["response"].append(self._remember)
 
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -131,6 +134,23 @@ class SalesforceSession:
         )
 
     def _authenticate(self) -> tuple[str, str]:
+        """Log in; when Salesforce refuses credentials that came from a secret provider (a rotated client secret,
+        password or security token; a key file is read afresh at every login anyway), re-read them once and try
+        again with the new values."""
+        try:
+            return self._authenticate_once()
+        except CredentialsRefused:
+            raise
+        except AuthFailed as exc:
+            if not self.rotation.active:
+                raise
+            self.connection = self.rotation.reread(self.rotation.current()[0])
+            try:
+                return self._authenticate_once()
+            except AuthFailed as again:
+                raise self.rotation.explain(again) from exc
+
+    def _authenticate_once(self) -> tuple[str, str]:
         from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
         auth = self.connection.auth

@@ -14,6 +14,7 @@ retries behind the toolkit's back.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from activate.destinations.slack.messages import (
 )
 from activate.http.caller import ApiCaller, caller_for
 from activate.http.errors import (
+    AuthExpired,
     AuthFailed,
     QuotaExhausted,
     RateLimited,
@@ -39,6 +41,10 @@ from activate.http.errors import (
     WriterError,
 )
 from activate.http.limits import RateLimits
+from activate.secrets.rotation import Rotation
+
+# Slack's answers for a token that is no longer valid; with a token from a secret provider, one re-read may fix them.
+ROTATABLE_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired"})
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -70,6 +76,7 @@ class SlackWriter:
             retry_handlers=[],
         )
         self._key = f"slack:{context.spec.connection}"
+        self._rotation = Rotation(connection)
         self._post_limits = POST_LIMITS.with_override(connection.rate_limit)
         self._resolver = ChannelResolver(self._call)
 
@@ -253,7 +260,21 @@ class SlackWriter:
             per_minute = METHOD_TIERS.get(method, TIER_3)
             limits = RateLimits(max(1, per_minute // 10), 6.0, TIER_CONCURRENCY)
             caller = caller_for(f"{self._key}:{method}", limits, clock=self._context.clock)
-        return caller.call(lambda: self._send(method, arguments), stats=self._context.stats, idempotent=idempotent)
+        version = self._rotation.current()[0]
+        refresh = functools.partial(self._reread_token, version) if self._rotation.active else None
+        try:
+            return caller.call(
+                lambda: self._send(method, arguments),
+                stats=self._context.stats,
+                idempotent=idempotent,
+                refresh=refresh,
+            )
+        except AuthFailed as exc:
+            raise self._rotation.explain(exc) from None
+
+    def _reread_token(self, version: int) -> None:
+        """After Slack refused a token that came from a secret provider: re-read it (once per run) and use it."""
+        self._client.token = self._rotation.reread(version).token.get_secret_value()
 
     def _send(self, method: str, arguments: dict[str, Any]) -> dict[str, Any]:
         from slack_sdk.errors import SlackApiError
@@ -265,7 +286,11 @@ class SlackWriter:
             response = send(**arguments)
         except SlackApiError as exc:
             answer = exc.response
-            raise classify_slack(
+            error = classify_slack(
                 method, answer.status_code, answer.headers or {}, answer.data, now=self._context.clock.now()
-            ) from exc
+            )
+            if self._rotation.active and isinstance(error, AuthFailed) and error.code in ROTATABLE_ERRORS:
+                # a token from a secret provider may have been rotated: the caller re-reads it once
+                raise AuthExpired(error.message, code=error.code) from exc
+            raise error from exc
         return dict(response.data) if isinstance(response.data, dict) else {}

@@ -33,11 +33,11 @@ from activate.destinations.base import (
     WriteContext,
 )
 from activate.destinations.encoding import dumps_exact
-from activate.destinations.rotation import Rotation
 from activate.destinations.webhook.config import WebhookConnection
 from activate.http.caller import ApiCaller, caller_for
 from activate.http.classify import classify_response, transport_error
 from activate.http.errors import AuthFailed, QuotaExhausted, RateLimited, TerminalError, TransientError
+from activate.secrets.rotation import Rotation
 
 if TYPE_CHECKING:
     import httpx

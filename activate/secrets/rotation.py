@@ -1,4 +1,5 @@
-"""How a writer re-reads provider secrets after a refusal, through the toolkit's "refresh once" hook.
+"""How a writer (or a warehouse reader) re-reads provider secrets after a refusal, through the toolkit's
+"refresh once" hook.
 
 A connection opened with `${vault:..}` / `${aws-sm:..}` / `${file:..}` credentials carries `ProviderCredentials`
 (`activate.secrets.connections`). A writer keeps a `Rotation` of it: each request notes the credentials version it
