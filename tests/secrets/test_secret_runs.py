@@ -143,14 +143,19 @@ def test_rotation_during_a_run_is_picked_up_with_one_reread(
 @pytest.mark.usefixtures("vault_env")
 def test_rotation_to_a_refused_value_fails_auth_after_one_reread(tmp_path: Path, bao: Bao) -> None:
     bao.put("hook-bad", token="stale-token-3333")
-    with WebhookSimulator(token="stale-token-3333") as sim:
+    with WebhookSimulator(token="stale-token-3333") as sim, WebhookSimulator() as alerts:
         project = hook_project(tmp_path, bao, sim, 2000, path="hook-bad")
+        project.add_connection("alerts_hook", {"type": "webhook", "url": alerts.url})
+        project.settings["alerts"] = [{"connection": "alerts_hook", "on": ["failed"]}]
+        project.write()
         sim.faults.latency = 0.01
         reads = bao.secret_reads("hook-bad")
         # rotated in Vault, but the endpoint now wants yet another token
         rotation = Rotator(bao, sim, "hook-bad", after=500, vault="wrong-token-4444", endpoint="endpoint-token-5555")
         with rotation:
-            result = runner.invoke(app, ["run", "people_hook", "--project-dir", str(tmp_path), "--json"])
+            result = runner.invoke(
+                app, ["run", "people_hook", "--project-dir", str(tmp_path), "--json", "--log-format", "json"]
+            )
         assert result.exit_code == 1, result.output
         summary = json.loads(result.stdout.strip().splitlines()[-1])
         assert summary["status"] == "failed"
@@ -163,7 +168,10 @@ def test_rotation_to_a_refused_value_fails_auth_after_one_reread(tmp_path: Path,
             "refused after re-reading the secret; the new value was refused too: HTTP 401: invalid or expired token"
         )
         assert summary["rows_succeeded"] >= 500
-    assert_nowhere(["stale-token-3333", "wrong-token-4444"], result.output, state_dump(project))
+        alert = json.dumps(alerts.records)
+        assert "refused after re-reading the secret" in alert
+        assert '"event": "run.finished"' in result.stderr  # the JSON logs, scanned below
+    assert_nowhere(["stale-token-3333", "wrong-token-4444"], result.stdout, result.stderr, state_dump(project), alert)
 
 
 @pytest.mark.usefixtures("vault_env")
