@@ -436,7 +436,8 @@ def simulate(
     _guard(console, serve)
 
 
-from activate.cli.explaining import explain  # noqa: E402 - registered after the app's own commands
+from activate.cli.dbt import dbt_app  # noqa: E402 - registered after the app's own commands
+from activate.cli.explaining import explain  # noqa: E402
 from activate.cli.ops import schedule, status  # noqa: E402
 from activate.cli.ui import ui  # noqa: E402
 
@@ -444,6 +445,7 @@ app.command()(explain)
 app.command()(schedule)
 app.command()(status)
 app.command()(ui)
+app.add_typer(dbt_app, name="dbt")
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from activate.config.checks import (
 from activate.config.document import Document, read_document
 from activate.config.env import EnvResolution, resolve_env
 from activate.config.hints import did_you_mean, show
-from activate.config.models import ConnectionSpec, ProjectSpec, SyncSpec
+from activate.config.models import ConnectionSpec, DbtSpec, ProjectSpec, SyncSpec
 from activate.config.positions import PathPart, Positions, format_path
 from activate.config.project import LoadedSync, Project
 from activate.config.schema import secret_values
@@ -39,6 +39,7 @@ from activate.config.secrets import SecretMasker, url_password
 from activate.config.targets import TARGET_ENV, apply_target
 from activate.config.validation import hide_values, validation_issues
 from activate.errors import ConfigError, ConfigIssue
+from activate.integrations.dbt import DbtModel, DbtResolver, reads_dbt
 from activate.program import command
 from activate.secrets.connections import LateReferences, LateValue
 from activate.secrets.references import Reference
@@ -87,7 +88,7 @@ def load_project(
         spec, kinds, positions = None, ConnectionKinds(loaded=False), Positions(PROJECT_FILE)
 
     warnings: list[ConfigIssue] = []
-    syncs = _load_syncs(root, environ, kinds, issues, warnings)
+    syncs = _load_syncs(root, environ, kinds, issues, warnings, spec.dbt if spec else None)
     if issues or spec is None:
         raise ConfigError(_ordered([_masked(issue, masker) for issue in issues]))
     warned = tuple(_ordered([_masked(w, masker) for w in warnings]))
@@ -336,7 +337,12 @@ def _connection_model(
 
 
 def _load_syncs(
-    root: Path, env: Mapping[str, str], kinds: ConnectionKinds, issues: list[ConfigIssue], warnings: list[ConfigIssue]
+    root: Path,
+    env: Mapping[str, str],
+    kinds: ConnectionKinds,
+    issues: list[ConfigIssue],
+    warnings: list[ConfigIssue],
+    dbt: DbtSpec | None,
 ) -> dict[str, LoadedSync]:
     directory = root / SYNCS_DIR
     files = sorted(p for p in directory.glob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
@@ -367,9 +373,17 @@ def _load_syncs(
     issues.extend(check_after(entries))
 
     syncs: dict[str, LoadedSync] = {}
+    dbt_resolver = None
     for spec, doc, path in specs:
-        if spec.name not in syncs:
-            syncs[spec.name] = LoadedSync(spec=spec, file=path, query=_query(spec, root), positions=doc.positions)
+        if spec.name in syncs:
+            continue
+        query = _query(spec, root)
+        models: tuple[DbtModel, ...] = ()
+        if reads_dbt(spec.source, query):
+            dbt_resolver = dbt_resolver or DbtResolver(root, dbt)
+            query, models, found = dbt_resolver.resolve(spec, doc, query)
+            issues.extend(found)
+        syncs[spec.name] = LoadedSync(spec=spec, file=path, query=query, positions=doc.positions, dbt_models=models)
     return syncs
 
 

@@ -129,10 +129,19 @@ class TargetSpec(StrictModel):
     state: StateSpec | None = None
 
 
+class DbtSpec(StrictModel):
+    """`dbt:`: the dbt project whose models syncs read (`source: {dbt: MODEL}`, `ref('MODEL')` in a query), through
+    `<project_dir>/<target_path>/manifest.json`; `project_dir` is relative to the activate project."""
+
+    project_dir: str = "."
+    target_path: str = "target"
+
+
 class ProjectSpec(StrictModel):
     """`activate.yml`."""
 
     state: StateSpec = StateSpec()
+    dbt: DbtSpec | None = None
     timezone: str = "UTC"
     connections: dict[str, ConnectionSpec] = Field(default_factory=dict)
     alerts: list[AlertSpec] = Field(default_factory=list)
@@ -153,20 +162,21 @@ class ProjectSpec(StrictModel):
 
 
 class SourceSpec(StrictModel):
-    """Where the rows come from: exactly one of `query`, `table` or `file`."""
+    """Where the rows come from: exactly one of `query`, `table`, `file` or `dbt` (a dbt model's name)."""
 
     connection: str
     query: str | None = None
     table: str | None = None
     file: str | None = None
+    dbt: str | None = None
     primary_key: str | list[str]
 
     @model_validator(mode="after")
     def _one_of(self) -> SourceSpec:
-        given = [k for k in ("query", "table", "file") if getattr(self, k)]
+        given = [k for k in ("query", "table", "file", "dbt") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of query, table or file" + (f" (got {', '.join(given)})" if given else "")
+                "give exactly one of query, table, file or dbt" + (f" (got {', '.join(given)})" if given else "")
             )
         return self
 
@@ -257,6 +267,7 @@ class SyncSpec(StrictModel):
     guardrails: GuardrailSpec = GuardrailSpec()
     after: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    owner: str | None = None  # who answers for this sync: a name, an email, or `Name <email>` (dbt exposures)
 
     @property
     def dependencies(self) -> list[str]:

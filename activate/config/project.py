@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from activate.config.hints import closest
 from activate.config.models import ConnectionSpec, ProjectSpec, SyncSpec
@@ -17,19 +17,24 @@ from activate.config.templates import columns_used, is_template, template_string
 from activate.errors import ConfigIssue, UsageError
 from activate.secrets.connections import LateReferences
 
+if TYPE_CHECKING:
+    from activate.integrations.dbt import DbtModel
+
 
 @dataclass(frozen=True)
 class LoadedSync:
     """One valid sync file, with what the engine needs beyond its spec.
 
-    `query` is the SQL to run, whichever way the file gave it; `positions` lets a runtime error (a mapped column
-    missing from the query's result) still point at `file:line:col`.
+    `query` is the SQL to run, whichever way the file gave it (dbt references resolved to relations); `positions`
+    lets a runtime error (a mapped column missing from the query's result) still point at `file:line:col`.
+    `dbt_models` are the dbt models the sync reads (`source: {dbt: ...}` or `ref()`), from dbt's manifest.
     """
 
     spec: SyncSpec
     file: Path
     query: str
     positions: Positions
+    dbt_models: tuple[DbtModel, ...] = ()
 
     @property
     def name(self) -> str:
