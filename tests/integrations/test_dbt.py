@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
+from side_venvs import side_venv, venv_env
 from typer.testing import CliRunner
 
 from activate.cli.app import app
@@ -41,7 +42,12 @@ MODELS = {
 
 
 @pytest.fixture(scope="session")
-def dbt_project(tmp_path_factory: pytest.TempPathFactory, dbt_venv: Path, in_venv: Any) -> Path:
+def dbt_venv() -> Path:
+    return side_venv("dbt")
+
+
+@pytest.fixture(scope="session")
+def dbt_project(tmp_path_factory: pytest.TempPathFactory, dbt_venv: Path) -> Path:
     """A dbt-duckdb project with two models over a raw table, after `dbt build` (models and tests)."""
     import duckdb
 
@@ -59,14 +65,14 @@ def dbt_project(tmp_path_factory: pytest.TempPathFactory, dbt_venv: Path, in_ven
         (project / name).write_text(text)
     profile = {"analytics": {"target": "dev", "outputs": {"dev": {"type": "duckdb", "path": str(warehouse)}}}}
     (project / "profiles.yml").write_text(json.dumps(profile))
-    dbt(dbt_venv, in_venv, project, "build")
+    dbt(dbt_venv, project, "build")
     return project
 
 
-def dbt(venv: Path, in_venv: Any, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def dbt(venv: Path, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     command = [str(venv / "bin" / "dbt"), *args, "--project-dir", str(project), "--profiles-dir", str(project)]
     done = subprocess.run(
-        command, cwd=project, env=in_venv(venv), capture_output=True, text=True, timeout=300, check=False
+        command, cwd=project, env=venv_env(venv), capture_output=True, text=True, timeout=300, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done
@@ -150,7 +156,7 @@ def test_validate_plan_and_run_read_the_model(dbt_project: Path, hooks: WebhookS
 
 
 def test_renamed_model_fails_validate_with_position_and_fix(
-    dbt_project: Path, dbt_venv: Path, in_venv: Any, hooks: WebhookSimulator, tmp_path: Path
+    dbt_project: Path, dbt_venv: Path, hooks: WebhookSimulator, tmp_path: Path
 ) -> None:
     copy = tmp_path / "analytics"
     shutil.copytree(dbt_project, copy)
@@ -169,7 +175,7 @@ def test_renamed_model_fails_validate_with_position_and_fix(
     assert gold.hint == "run `dbt parse` (or `dbt build`) in ../analytics to write target/manifest.json"
     assert (joined.file, joined.line, joined.column) == ("syncs/joined.yml", 3, 10)
 
-    dbt(dbt_venv, in_venv, copy, "parse")
+    dbt(dbt_venv, copy, "parse")
     with pytest.raises(ConfigError) as caught:
         load_project(root)
     by_file = {issue.file: issue for issue in caught.value.issues}
@@ -183,7 +189,7 @@ def test_renamed_model_fails_validate_with_position_and_fix(
 
 
 def test_exposures_parse_as_dbt_yaml_and_dbt_accepts_them(
-    dbt_project: Path, dbt_venv: Path, in_venv: Any, hooks: WebhookSimulator, tmp_path: Path
+    dbt_project: Path, dbt_venv: Path, hooks: WebhookSimulator, tmp_path: Path
 ) -> None:
     copy = tmp_path / "analytics"
     shutil.copytree(dbt_project, copy)
@@ -199,7 +205,7 @@ def test_exposures_parse_as_dbt_yaml_and_dbt_accepts_them(
     assert by_name["activate_gold"]["owner"] == {"name": "Data Team", "email": "data@example.com"}
     assert by_name["activate_joined"]["depends_on"] == ["ref('customers_enriched')", "ref('stg_people')"]
 
-    dbt(dbt_venv, in_venv, copy, "parse")
+    dbt(dbt_venv, copy, "parse")
     manifest = json.loads((copy / "target" / "manifest.json").read_text())
     parsed = manifest["exposures"]["exposure.analytics.activate_joined"]
     assert parsed["depends_on"]["nodes"] == ["model.analytics.customers_enriched", "model.analytics.stg_people"]

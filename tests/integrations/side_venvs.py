@@ -1,4 +1,5 @@
-"""Fixtures of the integration tests.
+"""Side virtualenvs for the integration tests (a helper module, not a conftest: `tests/config` imports its own
+`conftest` by name, which a second conftest.py on sys.path would shadow).
 
 Airflow and dbt pin versions that conflict with the dev tools, so `.ci/side-venv NAME` builds each its own virtualenv;
 `side_venv` finds it by the key the script computes (sha256 of the requirements file followed by `MAJOR.MINOR\n`,
@@ -10,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,19 +41,3 @@ def venv_env(venv: Path) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     env["VIRTUAL_ENV"] = str(venv)
     return env
-
-
-@pytest.fixture(scope="session")
-def dbt_venv() -> Path:
-    return side_venv("dbt")
-
-
-@pytest.fixture(scope="session")
-def airflow_venv() -> Path:
-    return side_venv("airflow")
-
-
-@pytest.fixture(scope="session")
-def in_venv() -> Callable[[Path], dict[str, str]]:
-    """`in_venv(venv)`: the environment for a subprocess running in `venv`."""
-    return venv_env
