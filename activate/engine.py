@@ -614,7 +614,12 @@ class _Run:
         caps = destination.capabilities
         if row.operation is Operation.INSERT:
             return not caps.idempotent_insert
-        return row.operation is Operation.UPSERT and row.destination_id is None and not caps.idempotent_upsert
+        if row.operation is not Operation.UPSERT or row.destination_id is not None:
+            return False
+        # A mirror also guards a new row's first upsert, however idempotent: should the run die after the
+        # destination applied it and the source drop the row before the next run, the intent is what lets that
+        # run delete the record instead of leaving an orphan no state row knows of.
+        return not caps.idempotent_upsert or self.spec.destination.mode == "mirror"
 
     def _guard_with_intents(self, destination: Destination, batch: WriteBatch, hashes: dict[str, str]) -> None:
         guarded = [(r.key, hashes[r.key]) for r in batch.rows if self._needs_intent(destination, r)]

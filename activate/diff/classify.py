@@ -92,6 +92,20 @@ def duplicate_matches_sql(dupes: str) -> str:
     return f"SELECT count(*) FROM {dupes} WHERE code = {_text(DUPLICATE_MATCH_VALUE)}"
 
 
+def synced_sql(state: str, intents: str) -> str:
+    """The rows the destination may hold: state rows, and rows only an intent knows (row_hash NULL)."""
+    return (
+        f"SELECT row_key, row_hash, config_hash, destination_id FROM {state} "
+        f"UNION ALL SELECT i.row_key, NULL, NULL, NULL FROM {intents} i "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {state} x WHERE x.row_key = i.row_key)"
+    )
+
+
+def synced_count_sql(state: str, intents: str) -> str:
+    """How many rows the destination may hold (the denominator of `max_deletes`)."""
+    return f"SELECT count(*) FROM ({synced_sql(state, intents)}) synced"
+
+
 def classify_sql(
     *,
     snapshot: str,
@@ -104,7 +118,12 @@ def classify_sql(
     retry_rejected: bool,
 ) -> str:
     """SELECT row_key, kind, bad, row_number, row_hash, destination_id, config_changed, held_back, has_intent,
-    intent_hash for every row to act on. `config_hash` is an SQL literal; the others are relations."""
+    intent_hash for every row to act on. `config_hash` is an SQL literal; the others are relations.
+
+    A row with an intent but no state was sent by a run that died before recording it: the destination may hold
+    it. It counts as synced without a hash: still in the source it is `added` (re-sent, reconciled first), gone
+    from the source it is `removed` (a mirror deletes what the dead run wrote instead of leaving an orphan).
+    """
     full = "TRUE" if full_resync else "FALSE"
     retry = "TRUE" if retry_rejected else "FALSE"
     cfg = config_hash
@@ -114,7 +133,7 @@ def classify_sql(
                 coalesce(s.row_key, st.row_key) AS row_key,
                 CASE
                     WHEN s.row_key IS NULL THEN 'removed'
-                    WHEN st.row_key IS NULL THEN 'added'
+                    WHEN st.row_key IS NULL OR st.row_hash IS NULL THEN 'added'
                     WHEN {full} OR st.row_hash <> s.row_hash OR st.config_hash <> {cfg} THEN 'changed'
                     ELSE 'unchanged'
                 END AS kind,
@@ -133,7 +152,7 @@ def classify_sql(
                 FROM {snapshot} v LEFT JOIN {dupes} d ON d.row_key = v.row_key
                 WHERE v.row_key IS NOT NULL
             ) s
-            FULL OUTER JOIN {state} st ON s.row_key = st.row_key
+            FULL OUTER JOIN ({synced_sql(state, intents)}) st ON s.row_key = st.row_key
             LEFT JOIN {rejections} rj ON rj.row_key = s.row_key
             LEFT JOIN {intents} it ON it.row_key = coalesce(s.row_key, st.row_key)
         ) classified WHERE kind <> 'unchanged' AND NOT bad

@@ -24,6 +24,7 @@ from activate.diff.classify import (
     dupes_sql,
     duplicate_matches_sql,
     invalid_sql,
+    synced_count_sql,
     totals_sql,
 )
 from activate.diff.dialects import payload_sql, snapshot_select
@@ -112,7 +113,7 @@ class NativeDiff:
         added, changed, removed, held_back, config_changed = (int(c or 0) for c in ops)
         totals = self.session.fetchone(totals_sql("activate_snapshot", "activate_dupes"))
         rows_read, valid = int(totals[0] or 0), int(totals[1] or 0)
-        state_rows = int(self.session.fetchone(f"SELECT count(*) FROM {state} st")[0] or 0)
+        state_rows = int(self.session.fetchone(synced_count_sql(state, intents))[0] or 0)
         duplicate_match = int(self.session.fetchone(duplicate_matches_sql("activate_dupes"))[0] or 0)
         return DiffCounts(
             rows_read=rows_read,

@@ -46,6 +46,7 @@ from activate.diff.classify import (
     dupes_sql,
     duplicate_matches_sql,
     invalid_sql,
+    synced_count_sql,
     totals_sql,
 )
 from activate.errors import SourceError
@@ -380,7 +381,7 @@ class DiffWorkspace:
         totals = con.execute(totals_sql(f"{_WS}.snapshot", f"{_WS}.dupes")).fetchone()
         assert totals is not None
         rows_read, valid = int(totals[0] or 0), int(totals[1] or 0)
-        state_rows = self._scalar(f"SELECT count(*) FROM {_WS}.state")
+        state_rows = self._scalar(synced_count_sql(f"{_WS}.state", f"{_WS}.intents"))
         duplicate_match = self._scalar(duplicate_matches_sql(f"{_WS}.dupes"))
         self._detach_state()
         unchanged = valid - added - changed - held_back
