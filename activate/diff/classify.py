@@ -95,7 +95,7 @@ def duplicate_matches_sql(dupes: str) -> str:
 def synced_sql(state: str, intents: str) -> str:
     """The rows the destination may hold: state rows, and rows only an intent knows (row_hash NULL)."""
     return (
-        f"SELECT row_key, row_hash, config_hash, destination_id FROM {state} "
+        f"SELECT s0.row_key, s0.row_hash, s0.config_hash, s0.destination_id FROM {state} s0 "
         f"UNION ALL SELECT i.row_key, NULL, NULL, NULL FROM {intents} i "
         f"WHERE NOT EXISTS (SELECT 1 FROM {state} x WHERE x.row_key = i.row_key)"
     )
