@@ -18,7 +18,9 @@ from activate.ui import charts, queries
 if TYPE_CHECKING:
     from activate.clock import Clock
     from activate.config import Project
-    from activate.state.store import StateReader
+    from activate.explain import RowExplanation
+    from activate.state.reader import StateReader
+    from activate.state.records import RejectionRecord, SyncedRowRecord
 
 COLORS = {"succeeded": "#2da44e", "failed": "#cf222e", "rejected": "#bc4c00", "skipped": "#8c959f"}
 
@@ -62,7 +64,7 @@ class Pages:
         self.command = command
         self.env = environment()
         url = _masked_url(reader.url)
-        self.base: dict[str, Any] = {"project_name": project.root.name, "target": None, "state_label": url}
+        self.base: dict[str, Any] = {"project_name": project.root.name, "target": project.target, "state_label": url}
 
     def _render(self, template: str, **context: Any) -> str:
         return self.env.get_template(template).render(**self.base, **context)
@@ -115,7 +117,7 @@ class Pages:
         )
 
     def run(self, run_id: str, *, status: str | None, code: str | None, key: str | None, page: int) -> str:
-        run = queries.find_run(self.reader, run_id)
+        run = self.reader.run(run_id)
         if run is None:
             raise NotFound(f"no run '{run_id}' in the state store")
         rows = queries.row_page(self.reader, run["run_id"], status=status, error_code=code, key=key, page=page)
@@ -136,27 +138,67 @@ class Pages:
         )
 
     def row(self, sync: str, key: str) -> str:
-        history = queries.row_history(self.reader, sync, key)
-        stored = queries.row_state(self.reader, sync, key)
+        """The row's story: `activate explain` for a sync of the project, the stored history otherwise."""
+        from activate.errors import ActivateError
+        from activate.explain import explain_row
+
+        if sync in self.project.syncs:
+            try:
+                explained = explain_row(self.project, sync, key, self.reader)
+            except ActivateError as exc:  # warehouse unreachable, state: warehouse: the stored story still shows
+                note = f"The source and the next run cannot be shown: {exc}"
+            else:
+                sections = _explained(explained)
+                return self._render(
+                    "row.html", sync=sync, key=explained.key, explained=sections, history=explained.history, note=None
+                )
+        else:
+            note = "This sync is no longer in the project: its stored history only."
+        history = self.reader.row_history(sync, key)
         if sync not in self.project.syncs and not history:
             raise NotFound(f"no sync named '{sync}' in this project or its state store")
-        return self._render("row.html", sync=sync, key=key, explained=_explain(stored, history), history=history)
+        state, rejection = self.reader.synced_row(sync, key), self.reader.rejection(sync, key)
+        return self._render(
+            "row.html", sync=sync, key=key, explained=_stored(state, rejection), history=history, note=note
+        )
 
     def error(self, status: str, message: str) -> str:
         return self._render("error.html", status=status, message=message)
 
 
-def _explain(stored: dict[str, Any] | None, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    state = (stored or {}).get("state")
-    rejection = (stored or {}).get("rejection")
-    sections: list[dict[str, Any]] = [
+def _explained(explained: RowExplanation) -> list[dict[str, Any]]:
+    """`activate explain`'s record as the page's sections."""
+    source = explained.source
+    values = source.rows[0] if source.rows else {}
+    nxt = explained.next
+    return [
+        {
+            "title": "Next run",
+            "entries": [("action", nxt.action), ("why", nxt.reason)]
+            + [("note", note) for note in nxt.notes]
+            + [(f"sends {name}", value) for name, value in (nxt.fields or {}).items()],
+            "empty": "",
+        },
+        {
+            "title": f"Source ({source.lookup})",
+            "entries": [(str(name), value) for name, value in values.items()]
+            + ([("duplicates", f"{len(source.rows)} rows carry this key")] if len(source.rows) > 1 else [])
+            + ([("cannot be sent", source.invalid_reason)] if source.invalid_reason else []),
+            "empty": "Not in the source: the sync's query returns no row with this key.",
+        },
+    ] + _stored(explained.state, explained.rejection if explained.held_back else None)
+
+
+def _stored(state: SyncedRowRecord | None, rejection: RejectionRecord | None) -> list[dict[str, Any]]:
+    """The stored state and the hold, when the source cannot be read (or the sync left the project)."""
+    return [
         {
             "title": "Stored state",
             "entries": [
-                ("row hash", state["row_hash"]),
-                ("destination id", state["destination_id"] or "—"),
-                ("last synced run", state["last_run_id"]),
-                ("synced at", _when(state["synced_at"])),
+                ("row hash", state.row_hash),
+                ("destination id", state.destination_id or "—"),
+                ("last synced run", state.last_run_id),
+                ("synced at", _when(state.synced_at)),
             ]
             if state
             else [],
@@ -165,19 +207,15 @@ def _explain(stored: dict[str, Any] | None, history: list[dict[str, Any]]) -> li
         {
             "title": "Held back",
             "entries": [
-                ("rejected in run", rejection["run_id"]),
-                ("error code", rejection["error_code"] or "—"),
-                ("since", _when(rejection["rejected_at"])),
-                ("next run", "skips it until its data changes (or run --retry-rejected)"),
+                ("rejected in run", rejection.run_id),
+                ("error code", rejection.error_code or "—"),
+                ("since", _when(rejection.rejected_at)),
             ]
             if rejection
             else [],
             "empty": "Not held back.",
         },
     ]
-    if not history:
-        sections.append({"title": "History", "entries": [], "empty": "No run has touched this row."})
-    return sections
 
 
 def _when(value: datetime | str | None) -> str:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from activate.state import schema
 
 if TYPE_CHECKING:
-    from activate.state.store import StateReader
+    from activate.state.reader import StateReader
 
 PER_PAGE = 50
 
@@ -94,18 +94,6 @@ def run_history(reader: StateReader, sync_name: str, limit: int = 200) -> list[R
     return points[::-1]
 
 
-def find_run(reader: StateReader, run_id: str) -> dict[str, Any] | None:
-    """A run by id or unique prefix."""
-    t = schema.runs
-    with reader.connect() as conn:
-        if not _exists(reader, conn):
-            return None
-        found = list(conn.execute(sa.select(t).where(t.c.run_id == run_id)))
-        if not found:
-            found = list(conn.execute(sa.select(t).where(t.c.run_id.startswith(run_id, autoescape=True)).limit(2)))
-        return dict(found[0]._mapping) if len(found) == 1 else None
-
-
 def row_page(
     reader: StateReader,
     run_id: str,
@@ -155,34 +143,3 @@ def row_page(
         )
         by_error_code = {str(c): int(n) for c, n in codes}
     return RowPage(rows, total, page, pages, by_status, by_error_code)
-
-
-def row_history(reader: StateReader, sync_name: str, row_key: str, limit: int = 200) -> list[dict[str, Any]]:
-    """Every result a row had across runs, newest first, with the run's start time and trigger."""
-    results, runs = schema.row_results, schema.runs
-    statement = (
-        sa.select(results, runs.c.started_at, runs.c.trigger)
-        .join(runs, runs.c.run_id == results.c.run_id)
-        .where(results.c.sync_name == sync_name, results.c.row_key == row_key)
-        .order_by(results.c.recorded_at.desc())
-        .limit(limit)
-    )
-    with reader.connect() as conn:
-        if not _exists(reader, conn):
-            return []
-        return [dict(r._mapping) for r in conn.execute(statement)]
-
-
-def row_state(reader: StateReader, sync_name: str, row_key: str) -> dict[str, Any] | None:
-    """The row's stored state (hash, destination id, last run) and whether it is held back as rejected."""
-    state, rejections = schema.state, schema.rejections
-    with reader.connect() as conn:
-        if not sa.inspect(conn).has_table(state.name):
-            return None
-        found = conn.execute(sa.select(state).where(state.c.sync_name == sync_name, state.c.row_key == row_key)).first()
-        held = conn.execute(
-            sa.select(rejections).where(rejections.c.sync_name == sync_name, rejections.c.row_key == row_key)
-        ).first()
-    if found is None and held is None:
-        return None
-    return {"state": dict(found._mapping) if found else None, "rejection": dict(held._mapping) if held else None}

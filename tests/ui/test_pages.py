@@ -60,7 +60,8 @@ def test_row_page_tells_the_rows_story(server: AuditServer, audited: tuple[Scrat
     held = get(server, "/syncs/people_hook/rows/3")
     assert held.status_code == 200
     assert "Held back" in held.text
-    assert "skips it until its data changes" in held.text
+    assert "held back: rejected REJECTED in run" in held.text  # the next run's action, as `activate explain` says
+    assert "person3@example.com" in held.text  # its current source values
     synced = get(server, "/syncs/people_hook/rows/42")
     assert "destination id" in synced.text
     assert "Not held back." in synced.text
