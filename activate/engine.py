@@ -16,11 +16,12 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from activate import tracing
+from activate.associations import AssociationPhase, has_unsettled
 from activate.clock import SYSTEM_CLOCK, Clock
-from activate.destinations.base import Destination, RowOp, WriteBatch, WriteContext
+from activate.destinations.base import AssociationWriter, Destination, RowOp, WriteBatch, WriteContext
 from activate.destinations.registry import destination_plugin
 from activate.errors import ActivateError, ConfigError, GuardrailError, LockHeldError, UsageError
 from activate.http.errors import QuotaExhausted, TerminalError
@@ -402,7 +403,8 @@ class _Run:
         ops = MODE_OPERATIONS[mode]
         self._record_invalid(workspace, ops["added"] or Operation.UPSERT)
         self._settle_without_calls(workspace, ops)
-        if plan.rows_to_send == 0:
+        linking = bool(self.spec.destination.associations)
+        if plan.rows_to_send == 0 and not (linking and has_unsettled(self.store, self.sync)):
             return
         destination = self._destination()
         try:
@@ -415,8 +417,38 @@ class _Run:
                 ]
                 if total:
                     self._write_kind(destination, workspace, kind, op, total, plan.rows_to_send)
+            if linking and destination.capabilities.associations and not self._should_stop():
+                self._associate(workspace, cast(AssociationWriter, destination))
         finally:
             destination.close()
+
+    def _associate(self, workspace: PlannedDiff, destination: AssociationWriter) -> None:
+        """The association step (`activate.associations`), once every record write is recorded: links are made
+        from the state the writes left. Successful links are audited but not counted as rows; failed ones are."""
+        self._flush()
+        phase = AssociationPhase(
+            self.sync,
+            self.store,
+            self.run_id,
+            lambda results: self._record(results, {}, count_successes=False),
+            self.project.secrets.mask,
+        )
+        try:
+            counts = phase.run(workspace, destination)
+        except QuotaExhausted as exc:
+            self._quota_message = self.project.secrets.mask(exc.message) + "; unmade links stay pending"
+            return
+        except TerminalError as exc:
+            self._fatal = self.project.secrets.mask(f"{exc.code}: {exc.message}")
+            return
+        self._flush()
+        log_event(
+            "associations.done",
+            f"associations: {counts.created} created, {counts.removed} removed, {counts.waiting} waiting for their "
+            f"target, {counts.failed + counts.rejected} rows with failed links",
+            run_id=self.run_id,
+            sync=self.spec.name,
+        )
 
     def _should_stop(self) -> bool:
         return bool(self._quota_message or self._fatal or self.stop.is_set() or self._lock_lost.is_set())
@@ -526,6 +558,7 @@ class _Run:
         *,
         forget: list[str] | None = None,
         advance_skipped: bool = False,
+        count_successes: bool = True,
     ) -> None:
         if not results and not forget:
             return
@@ -548,7 +581,7 @@ class _Run:
         for result in results:
             status = result.status
             if status == RowStatus.SUCCEEDED:
-                s.rows_succeeded += 1
+                s.rows_succeeded += 1 if count_successes else 0
             elif status == RowStatus.FAILED:
                 s.rows_failed += 1
             elif status == RowStatus.REJECTED:

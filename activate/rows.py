@@ -24,6 +24,13 @@ class Operation(StrEnum):
     UPDATE = "update"
     UPSERT = "upsert"
     DELETE = "delete"
+    ASSOCIATE = "associate"  # a link to another sync's record created (HubSpot associations)
+    DISSOCIATE = "dissociate"  # a link removed (the row's associated key changed)
+
+    @property
+    def is_link(self) -> bool:
+        """An association result: audited per row, but never the row's own state (hash, destination id)."""
+        return self in (Operation.ASSOCIATE, Operation.DISSOCIATE)
 
 
 class RowStatus(StrEnum):

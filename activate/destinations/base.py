@@ -27,9 +27,12 @@ from activate.rows import Operation, RowResult, RowStatus
 # Operation, RowStatus, RowResult and RunStats live in neutral modules (`activate.rows`, `activate.http.stats`);
 # they stay importable from here for destination plugins written against this module.
 __all__ = [
+    "AssociationWriter",
     "Capabilities",
     "Destination",
     "DestinationPlugin",
+    "LinkOp",
+    "LinkResult",
     "Operation",
     "RowOp",
     "RowResult",
@@ -104,6 +107,44 @@ class WriteContext:
     spec: DestinationSpec
     stats: RunStats
     clock: Clock
+
+
+@dataclass(frozen=True)
+class LinkOp:
+    """One link between a written record and a record another sync wrote (a HubSpot association).
+
+    `row_key` is the row that holds the link; `from_id` its record id, `to_id` the associated record's id.
+    `type_id` None means the destination's default type for the pair; `category` qualifies `type_id`.
+    """
+
+    row_key: str
+    label: str
+    target_key: str
+    from_id: str
+    to_object: str
+    to_id: str
+    type_id: int | None = None
+    category: str = "HUBSPOT_DEFINED"
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """The destination's verdict on one link: `succeeded`, `failed` (retried next run) or `rejected`."""
+
+    link: LinkOp
+    status: RowStatus
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class AssociationWriter(Protocol):
+    """What a destination with `Capabilities.associations` implements besides `Destination`: links made and
+    removed in batches after the records are written, through the same limiter, retries and budget. One result
+    per link; a run-level failure raises like `Destination.write` (`QuotaExhausted`, `TerminalError`)."""
+
+    def associate(self, links: Sequence[LinkOp]) -> list[LinkResult]: ...
+
+    def dissociate(self, links: Sequence[LinkOp]) -> list[LinkResult]: ...
 
 
 class Destination(Protocol):

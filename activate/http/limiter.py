@@ -109,12 +109,14 @@ class WindowLimiter:
         # not leave the deadline a hair in the future (an endless loop of zero-length sleeps).
         if self._paused_until > now + _EPSILON:
             return self._paused_until - now
-        while self._completed and self._completed[0] + self.per_seconds <= now + _EPSILON:
+        # The window is never shortened by the tolerance (a vendor counting strictly would answer 429 a hair early):
+        # the wait for it is lengthened by the tolerance instead, so the re-check after the sleep always passes.
+        while self._completed and self._completed[0] + self.per_seconds <= now:
             self._completed.popleft()
         if self._in_flight >= self.max_concurrency:
             return math.inf
         if self._in_flight + len(self._completed) >= max(1, math.floor(self._limit)):
-            return self._completed[0] + self.per_seconds - now if self._completed else math.inf
+            return self._completed[0] + self.per_seconds - now + _EPSILON if self._completed else math.inf
         if self._next_start > now + _EPSILON:
             return self._next_start - now
         return None

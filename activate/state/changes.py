@@ -92,6 +92,8 @@ def stage_rows(batches: Sequence[RecordedBatch]) -> list[tuple[str | None, ...]]
         stamped = _stamp(batch.now)
         rows += [("delete", key, None, None, None, stamped) for key in batch.forget]
         for result in batch.results:
+            if result.operation is not None and result.operation.is_link:
+                continue  # a link's outcome lives in activate_associations, never in the row's own state
             key, status = result.key, result.status
             if status is RowStatus.SUCCEEDED and result.operation is Operation.DELETE:
                 rows.append(("delete", key, None, None, None, stamped))

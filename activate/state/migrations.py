@@ -36,7 +36,12 @@ def _v2_run_approval_and_target(conn: sa.Connection) -> None:
     _add_missing_columns(conn, schema.runs, ["approved_deletes", "approved_by", "approval_reason", "target"])
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1_initial, _v2_run_approval_and_target]
+def _v3_associations(conn: sa.Connection) -> None:
+    """`activate_associations`: the links each row holds to records of other syncs (HubSpot associations)."""
+    schema.associations.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1_initial, _v2_run_approval_and_target, _v3_associations]
 LATEST = len(MIGRATIONS)
 
 

@@ -3,7 +3,8 @@
 Public: `activate_runs`, `activate_row_results`, `activate_state`.
 Engine-internal: `activate_rejections` (the data hash a row was rejected with, so it is not re-sent until it
 changes), `activate_intents` (non-idempotent writes in flight, reconciled after a crash), `activate_locks`
-(one run per sync, by lease), `activate_schema_version`.
+(one run per sync, by lease), `activate_associations` (each row's links to other syncs' records: linked, pending
+or stale), `activate_schema_version`.
 """
 
 from __future__ import annotations
@@ -99,6 +100,19 @@ intents = sa.Table(
     sa.Column("row_hash", sa.String(32), nullable=False),
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("created_at", TS, nullable=False),
+)
+
+associations = sa.Table(
+    "activate_associations",
+    metadata,
+    sa.Column("sync_name", sa.String(200), primary_key=True),
+    sa.Column("row_key", sa.Text, primary_key=True),
+    sa.Column("label", sa.String(400), primary_key=True),  # which `destination.associations` entry
+    sa.Column("target_key", sa.Text, primary_key=True),  # the associated row's key in the other sync
+    sa.Column("to_object", sa.String(200), nullable=False),
+    sa.Column("target_id", sa.Text),  # the associated record's id once linked; null while pending
+    sa.Column("state", sa.String(10), nullable=False),  # linked | pending (to create) | stale (to remove)
+    sa.Column("run_id", sa.String(64), nullable=False),
 )
 
 locks = sa.Table(

@@ -60,6 +60,7 @@ class HubSpotApi:
         on_token_request: Callable[[], None] | None = None,
     ) -> None:
         from hubspot import HubSpot
+        from hubspot.crm.associations.v4 import exceptions as associations_exceptions
         from hubspot.crm.objects import exceptions as objects_exceptions
         from hubspot.crm.properties import exceptions as properties_exceptions
         from hubspot.oauth import exceptions as oauth_exceptions
@@ -75,6 +76,7 @@ class HubSpotApi:
         self._api_exceptions: tuple[type[Exception], ...] = (
             objects_exceptions.ApiException,
             properties_exceptions.ApiException,
+            associations_exceptions.ApiException,
             oauth_exceptions.ApiException,
         )
         sdk = HubSpot(
@@ -87,6 +89,7 @@ class HubSpotApi:
         self._batch = sdk.crm.objects.batch_api
         self._search = sdk.crm.objects.search_api
         self._properties = sdk.crm.properties.core_api
+        self._associations = sdk.crm.associations.v4.batch_api
         self._tokens = sdk.oauth.tokens_api
 
     # -- credentials ----------------------------------------------------------------------------------------------
@@ -107,7 +110,7 @@ class HubSpotApi:
         """Send every later request with `token` (a private-app token re-read from its secret provider)."""
         with self._lock:
             self._token = token
-            for api in (self._batch, self._search, self._properties):
+            for api in (self._batch, self._search, self._properties, self._associations):
                 api.api_client.configuration.access_token = token
 
     def refresh(self, stale: str | None) -> None:
@@ -146,7 +149,7 @@ class HubSpotApi:
             self._expires_at = (
                 self._clock.monotonic() + float(expires_in) - _EXPIRY_MARGIN_SECONDS if expires_in else None
             )
-            for api in (self._batch, self._search, self._properties):
+            for api in (self._batch, self._search, self._properties, self._associations):
                 api.api_client.configuration.access_token = self._token
 
     # -- requests: each method sends exactly one --------------------------------------------------------------------
@@ -215,6 +218,56 @@ class HubSpotApi:
             lambda: self._search.do_search_with_http_info(
                 object_type, request, _preload_content=False, _request_timeout=self._timeout
             )
+        )
+
+    def associations(
+        self,
+        kind: str,
+        from_type: str,
+        to_type: str,
+        pairs: Sequence[tuple[str, Sequence[str]]],
+        association_type: tuple[str, int] | None = None,
+    ) -> Reply:
+        """`POST /crm/v4/associations/{from_type}/{to_type}/batch/{kind}`: `create` (with `association_type`,
+        (category, type id)), `associate/default`, or `archive`. `pairs` are (from id, to ids); create and default
+        take one to id per pair."""
+        from hubspot.crm.associations import v4 as m
+
+        api = self._associations
+        if kind == "archive":
+            payload: Any = m.BatchInputPublicAssociationMultiArchive(
+                inputs=[
+                    m.PublicAssociationMultiArchive(
+                        _from=m.PublicObjectId(id=from_id), to=[m.PublicObjectId(id=t) for t in to_ids]
+                    )
+                    for from_id, to_ids in pairs
+                ]
+            )
+            call = api.archive_with_http_info
+        elif kind == "create" and association_type is not None:
+            category, type_id = association_type
+            spec = m.AssociationSpec(association_category=category, association_type_id=type_id)
+            payload = m.BatchInputPublicAssociationMultiPost(
+                inputs=[
+                    m.PublicAssociationMultiPost(_from=m.PublicObjectId(id=f), to=m.PublicObjectId(id=t), types=[spec])
+                    for f, to_ids in pairs
+                    for t in to_ids
+                ]
+            )
+            call = api.create_with_http_info
+        elif kind == "associate/default":
+            payload = m.BatchInputPublicDefaultAssociationMultiPost(
+                inputs=[
+                    m.PublicDefaultAssociationMultiPost(_from=m.PublicObjectId(id=f), to=m.PublicObjectId(id=t))
+                    for f, to_ids in pairs
+                    for t in to_ids
+                ]
+            )
+            call = api.create_default_with_http_info
+        else:
+            raise ValueError(f"unknown association batch operation {kind!r}")
+        return self._send(
+            lambda: call(from_type, to_type, payload, _preload_content=False, _request_timeout=self._timeout)
         )
 
     def properties(self, object_type: str) -> Reply:

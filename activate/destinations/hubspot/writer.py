@@ -18,10 +18,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from activate.destinations.base import Capabilities, Operation, RowOp, RowResult, WriteBatch, WriteContext
+from activate.destinations.base import (
+    Capabilities,
+    LinkOp,
+    LinkResult,
+    Operation,
+    RowOp,
+    RowResult,
+    WriteBatch,
+    WriteContext,
+)
 from activate.destinations.hubspot.classify import BatchRefused
 from activate.destinations.hubspot.client import BatchInput, HubSpotApi, Reply
 from activate.destinations.hubspot.config import HubSpotConnection
+from activate.destinations.hubspot.links import HubSpotLinks
 from activate.destinations.hubspot.results import id_key, map_batch_reply, render_properties, render_value
 from activate.http.caller import ApiCaller, caller_for
 from activate.http.errors import AuthExpired, AuthFailed, QuotaExhausted, RateLimited, TerminalError, TransientError
@@ -71,6 +81,7 @@ class HubSpotDestination:
             on_quota=lambda limit, remaining: self.caller.observe_quota(limit=limit, remaining=remaining),
             on_token_request=lambda: context.stats.add(api_calls=1),
         )
+        self.links = HubSpotLinks(self.api, self._call, self.object_type)
 
     # -- the protocol ---------------------------------------------------------------------------------------------
 
@@ -141,6 +152,13 @@ class HubSpotDestination:
                     "HubSpot only upserts/updates by a property created with hasUniqueValue"
                 )
         return problems
+
+    def associate(self, links: Sequence[LinkOp]) -> list[LinkResult]:
+        """Associations from this sync's records (see `links.py`), through the same caller as the writes."""
+        return self.links.associate(links)
+
+    def dissociate(self, links: Sequence[LinkOp]) -> list[LinkResult]:
+        return self.links.dissociate(links)
 
     def close(self) -> None:
         return None

@@ -76,6 +76,9 @@ class HubSpotSimulator:
         # Recorded before the answer is sent (the server's own log records after), so a test that has its answer
         # always finds the request here.
         self.answered = RequestLog()
+        # The simulator clock's time of every CRM request the rate limits admitted (a test checks the window on
+        # the same clock the limits run on, a FakeClock included).
+        self.admitted: list[float] = []
         router = Router()
         router.add("POST", r"/oauth/v1/token", self._recorded(self._grant))
         router.add("GET", r"/oauth/v1/access-tokens/(?P<token>[^/]+)", self._recorded(self._token_info))
@@ -205,6 +208,8 @@ class HubSpotSimulator:
             verdict = self.limits.admit(search=search)
             if verdict.policy is not None:
                 return Response(429, verdict.body(), verdict.headers)
+            with self._storm_lock:
+                self.admitted.append(self.clock.monotonic())
             response = handler(request)
             response.headers.update(verdict.headers)
             return response
