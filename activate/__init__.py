@@ -34,11 +34,14 @@ def plan_sync(sync: str, project_dir: str | Path | None = None, **options: Any) 
     """The plan of one sync (what a run would send), with nothing written; options: full_resync, retry_rejected."""
     from activate.config import load_project
     from activate.plan.builder import PlanOptions, build_plan
+    from activate.secrets.connections import new_session
+    from activate.secrets.session import secret_scope
     from activate.state.store import StateReader
 
     project = load_project(project_dir)
     reader = StateReader(project.spec.state.url, project_root=project.root)
     try:
-        return build_plan(project, sync, reader, PlanOptions(**options))
+        with secret_scope(new_session(project)):  # the source's secrets read once for the whole plan
+            return build_plan(project, sync, reader, PlanOptions(**options))
     finally:
         reader.dispose()

@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
@@ -177,8 +177,3 @@ _LOGIN_HINTS: dict[str, str] = {
     "approle": "check role_id and secret_id (a secret_id may have expired or reached its use limit)",
     "kubernetes": "check that the role exists and binds this pod's service account and namespace",
 }
-
-
-def describe(spec: VaultSpec, env: Mapping[str, str]) -> dict[str, Any]:
-    """What `validate` shows about the provider (no secret)."""
-    return {"url": spec.url or env.get("VAULT_ADDR"), "auth": spec.auth.method, "namespace": spec.namespace}
