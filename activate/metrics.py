@@ -110,7 +110,7 @@ class MetricsServer:
     served by wsgiref in a daemon thread. Port 0 picks a free port (see `port`)."""
 
     def __init__(
-        self, metrics: Metrics, port: int, *, host: str = "0.0.0.0", healthy: Callable[[], bool] = lambda: True
+        self, metrics: Metrics, port: int, *, host: str = "127.0.0.1", healthy: Callable[[], bool] = lambda: True
     ) -> None:
         from prometheus_client import make_wsgi_app
 

@@ -154,6 +154,14 @@ def schedule(
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve /metrics and /healthz on this port.")
     ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option(
+            "--metrics-host",
+            envvar="ACTIVATE_METRICS_HOST",
+            help="Interface for /metrics and /healthz (0.0.0.0: every interface, as in a container).",
+        ),
+    ] = "127.0.0.1",
     poll_seconds: Annotated[float, typer.Option("--poll-seconds", help="Seconds between scheduling passes.")] = 1.0,
     shutdown_timeout: Annotated[
         float, typer.Option("--shutdown-timeout", help="Seconds SIGTERM waits for runs in flight to end.")
@@ -165,14 +173,17 @@ def schedule(
     import signal
     import threading
 
-    from activate.logs import FORMAT_ENV, configure
+    from activate.logs import FORMAT_ENV, MaskedTextFormatter, configure
     from activate.metrics import Metrics, MetricsServer
     from activate.scheduler import Scheduler
 
     if (os.environ.get(FORMAT_ENV) or "").lower() == "json":
         configure("json")  # one JSON object per line, secrets masked, as `run --log-format json`
     else:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # Text logs name the sync and run of each engine record (MaskedTextFormatter), secrets masked.
+        text = logging.StreamHandler()
+        text.setFormatter(MaskedTextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.INFO, handlers=[text])
     project = _load(project_dir, target)
     stop = threading.Event()
     metrics = Metrics()
@@ -183,8 +194,8 @@ def schedule(
         raise _fail(exc) from None
     server = None
     if metrics_port is not None:
-        server = MetricsServer(metrics, metrics_port, healthy=lambda: not stop.is_set()).start()
-        typer.echo(f"metrics on http://127.0.0.1:{server.port}/metrics", err=True)
+        server = MetricsServer(metrics, metrics_port, host=metrics_host, healthy=lambda: not stop.is_set()).start()
+        typer.echo(f"metrics on http://{metrics_host}:{server.port}/metrics", err=True)
 
     def request_stop(signum: int, frame: Any) -> None:
         stop.set()
