@@ -8,7 +8,10 @@ Playwright is absent.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,3 +104,47 @@ def test_every_page_renders_without_console_errors(
     page.close()
 
     assert problems == []
+
+
+def test_the_demo_project_through_the_real_command(browser: Any, tmp_path: Path) -> None:
+    """`activate demo`, then `activate ui` as a user starts it: every page of the demo's audit loads cleanly."""
+    directory = tmp_path / "demo"
+    demo = subprocess.run(
+        [sys.executable, "-m", "activate", "demo", "--dir", str(directory)], capture_output=True, text=True, timeout=300
+    )
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr
+    server = subprocess.Popen(
+        [sys.executable, "-m", "activate", "ui", "-p", str(directory), "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        banner = server.stderr.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+", banner)
+        assert found is not None, banner
+        url = found.group(0)
+        page, problems = visit(browser, url + "/", tmp_path / "demo-overview.png")
+        for sync in ("hubspot_contacts", "salesforce_contacts", "slack_churn_alerts", "webhook_customers"):
+            assert page.locator(f"#syncs a[href='/syncs/{sync}']").count() == 1
+        page.click("text=webhook_customers")
+        page.wait_for_url("**/syncs/webhook_customers")
+        assert page.locator("svg.plot").count() == 4
+        assert page.locator("svg.plot").first.locator("g rect").count() >= 2  # two demo runs, each a column
+        page.locator("#runs tbody a").first.click()  # the newest run: the demo's second
+        page.wait_for_url("**/runs/**")
+        page.select_option("select[name=status]", "succeeded")
+        page.click("button[type=submit]")
+        page.wait_for_url("**status=succeeded**")
+        assert page.locator("#rows tbody tr").count() >= 3  # the three edited customers (and the mirror's delete)
+        page.goto(page.url.replace("status=succeeded", "status=rejected"))  # the demo rejects nothing
+        assert page.locator("#count").inner_text().startswith("0 rows")
+        page.goto(url + "/syncs/webhook_customers/rows/3")
+        assert "Next run" in page.content()
+        assert "Katherine" in page.content()  # the demo renamed customer 3: the source values show it
+        page.screenshot(path=str(tmp_path / "demo-row.png"), full_page=True)
+        page.close()
+        assert problems == []
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
