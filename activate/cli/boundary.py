@@ -39,10 +39,16 @@ _DAMAGED = re.compile(
 )
 _QUOTED_FILE = re.compile(r'(?:file|database) "?([^"\s]+\.(?:duckdb|db))"?', re.IGNORECASE)
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (\S+) \(PID (\d+)\)", re.IGNORECASE)
-RESET_ADVICE = (
-    "restore it from a backup, or move it aside and re-sync with `activate run SYNC --full-resync`: every row is "
-    "re-sent once, idempotently by external id"
-)
+
+
+def reset_advice() -> str:
+    """What to do with a damaged state file, naming the command the user typed."""
+    from activate.program import command
+
+    return (
+        f"restore it from a backup, or move it aside and re-sync with `{command('run SYNC --full-resync')}`: every "
+        "row is re-sent once, idempotently by external id"
+    )
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,7 @@ def _duckdb_message(reason: str) -> Failure | None:
         return None
     found = _QUOTED_FILE.search(reason)
     file = f" {found.group(1)}" if found else ""
-    return Failure(f"the DuckDB file{file} is damaged ({reason}): {RESET_ADVICE}")
+    return Failure(f"the DuckDB file{file} is damaged ({reason}): {reset_advice()}")
 
 
 def _httpx_failure(exc: BaseException) -> Failure | None:

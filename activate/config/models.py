@@ -20,7 +20,8 @@ _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 class StrictModel(BaseModel):
     """Base of every config model: unknown keys are errors and parsed config never changes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # attribute docstrings become field descriptions: the generated reference (`activate.docgen`) shows them
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class CountOrPercent(StrictModel):
@@ -68,11 +69,17 @@ class RateLimitSpec(StrictModel):
     """
 
     requests: int | None = Field(default=None, gt=0)
+    """Requests allowed per `per_seconds` window (the vendor default when absent)."""
     per_seconds: float | None = Field(default=None, gt=0)
+    """The window of `requests`, in seconds."""
     max_concurrency: int | None = Field(default=None, gt=0)
+    """Batches in flight at once."""
     daily_budget: CountOrPercent | None = None
+    """API calls a run may spend per day: a count, or a percentage of the vendor-reported allocation."""
     backend: Literal["memory", "redis"] = "memory"
+    """`redis` shares the limiter across processes and machines."""
     url: str | None = None
+    """The Redis URL of `backend: redis`."""
 
     @field_validator("daily_budget", mode="before")
     @classmethod
@@ -101,8 +108,11 @@ class StateSpec(StrictModel):
     """Where the state tables live. `schema_` applies to warehouse-native state."""
 
     url: str = "duckdb:///.activate/state.duckdb"
+    """Any SQLAlchemy URL of the state store (DuckDB file, PostgreSQL, SQLite); relative paths from the project."""
     schema_: str | None = Field(default=None, alias="schema")
+    """Schema of warehouse-native state (`state: warehouse` syncs; default `activate`)."""
     row_results_retention_days: int | None = Field(default=90, gt=0)
+    """Row results older than this are pruned after each run (null keeps them forever)."""
 
 
 AlertOutcome = Literal["failed", "partial", "guardrail", "error_rate"]
@@ -114,8 +124,11 @@ class AlertSpec(StrictModel):
     `on`. `channel` is the Slack conversation (ignored by webhooks, which post to `<url>/alerts`)."""
 
     connection: str
+    """A Slack or webhook connection."""
     channel: str | None = None
+    """The Slack conversation (webhooks post to `<url>/alerts`)."""
     on: list[AlertOutcome] = Field(default_factory=lambda: list(DEFAULT_ALERT_ON))
+    """Run outcomes that send an alert."""
 
 
 class TargetSpec(StrictModel):
@@ -126,7 +139,9 @@ class TargetSpec(StrictModel):
     """
 
     connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Connection name -> the keys this target overrides (another `type:` replaces the connection)."""
     state: StateSpec | None = None
+    """State store settings for this target, e.g. `{url: ...}`."""
 
 
 class DbtSpec(StrictModel):
@@ -143,11 +158,16 @@ class ProjectSpec(StrictModel):
     state: StateSpec = StateSpec()
     dbt: DbtSpec | None = None
     timezone: str = "UTC"
+    """IANA time zone the `schedule:` crons are read in."""
     connections: dict[str, ConnectionSpec] = Field(default_factory=dict)
+    """Named warehouse and destination connections; each takes `type:` (see Connection types)."""
     alerts: list[AlertSpec] = Field(default_factory=list)
+    """Messages posted after runs with the chosen outcomes."""
     secrets: SecretsSpec = SecretsSpec()
     targets: dict[str, TargetSpec] = Field(default_factory=dict)
+    """Per-environment overrides, chosen by `--target` / ACTIVATE_TARGET / `default_target`."""
     default_target: str | None = None
+    """The target used when none is asked for."""
 
     @field_validator("timezone")
     @classmethod
@@ -165,11 +185,17 @@ class SourceSpec(StrictModel):
     """Where the rows come from: exactly one of `query`, `table`, `file` or `dbt` (a dbt model's name)."""
 
     connection: str
+    """The warehouse connection the query runs on."""
     query: str | None = None
+    """The SQL whose rows are synced (one of query, table, file)."""
     table: str | None = None
+    """A table or view read whole."""
     file: str | None = None
+    """A .sql file holding the query, relative to the project."""
     dbt: str | None = None
+    """A dbt model whose relation is read (`source: {dbt: MODEL}`)."""
     primary_key: str | list[str]
+    """The column (or columns) identifying a row across runs."""
 
     @model_validator(mode="after")
     def _one_of(self) -> SourceSpec:
@@ -196,7 +222,9 @@ class MessageSpec(StrictModel):
     """A Slack message rendered per row: Jinja `text` and optional Block Kit `blocks` (a list or a JSON template)."""
 
     text: str
+    """Jinja template of the message text (over `row`)."""
     blocks: list[Any] | str | None = None
+    """Block Kit blocks: a list, or a JSON template."""
 
 
 class AssociationSpec(StrictModel):
@@ -208,10 +236,15 @@ class AssociationSpec(StrictModel):
     """
 
     to: str
+    """The HubSpot object type linked to."""
     sync: str
+    """The sync whose state maps keys to those records."""
     key: str
+    """The source column holding the associated row key (a list column links several)."""
     type: int | None = Field(default=None, gt=0)
+    """Association type id (HubSpot default for the pair when absent)."""
     category: Literal["HUBSPOT_DEFINED", "USER_DEFINED"] = "HUBSPOT_DEFINED"
+    """`USER_DEFINED` for custom labels."""
 
     @model_validator(mode="after")
     def _user_defined_needs_type(self) -> AssociationSpec:
@@ -224,16 +257,27 @@ class DestinationSpec(StrictModel):
     """Where and how the rows are written."""
 
     connection: str
+    """The destination connection."""
     object: str
+    """HubSpot object type, Salesforce sObject, Slack channel or webhook path."""
     mode: SyncMode = "upsert"
+    """`mirror` also deletes rows removed from the source; `insert` never updates."""
     match: str | None = None
+    """The destination field records are matched on (HubSpot idProperty, Salesforce External ID)."""
     mapping: dict[str, str] = Field(default_factory=dict)
+    """Destination field -> source column, or a Jinja template over `row`."""
     message: MessageSpec | None = None
+    """Slack: the message rendered per row."""
     channel: str | None = None
+    """Slack: the channel (may be a template over `row`)."""
     api: Literal["auto", "rest", "bulk"] = "auto"
+    """Salesforce: sObject Collections (`rest`), Bulk API 2.0 (`bulk`), or by size (`auto`)."""
     bulk_threshold: int = Field(default=2000, gt=0)
+    """Salesforce `auto`: rows from which Bulk API 2.0 is used."""
     batch_size: int | None = Field(default=None, gt=0)
+    """Rows per API call, at most the destination maximum."""
     associations: list[AssociationSpec] = Field(default_factory=list)
+    """HubSpot: links to records another sync writes (that sync runs first)."""
 
     @field_validator("object")
     @classmethod
@@ -247,8 +291,11 @@ class GuardrailSpec(StrictModel):
     """Limits checked on the plan before anything is written."""
 
     max_deletes: CountOrPercent | None = None
+    """Most deletes a run may make (count or % of synced rows); more stops it before writing."""
     allow_empty_source: bool = False
+    """An empty query result with rows synced stops the run unless true."""
     max_error_rate: float | None = Field(default=None, ge=0, le=1)
+    """Share of failed/rejected rows above which the run is `failed`."""
 
     @field_validator("max_deletes", mode="before")
     @classmethod
@@ -260,14 +307,23 @@ class SyncSpec(StrictModel):
     """One `syncs/<name>.yml`."""
 
     name: str
+    """The sync name (default: the file name)."""
     source: SourceSpec
+    """Where the rows come from."""
     destination: DestinationSpec
+    """Where and how they are written."""
     schedule: str | None = None
+    """Cron expression for `activate schedule` (five fields, or @hourly/@daily)."""
     state: Literal["local", "warehouse"] = "local"
+    """`warehouse`: state tables and diff in the source warehouse."""
     guardrails: GuardrailSpec = GuardrailSpec()
+    """Limits checked on the plan before anything is written."""
     after: list[str] = Field(default_factory=list)
+    """Syncs that run before this one."""
     tags: list[str] = Field(default_factory=list)
-    owner: str | None = None  # who answers for this sync: a name, an email, or `Name <email>` (dbt exposures)
+    """Labels for selection: `tag:NAME`."""
+    owner: str | None = None
+    """Who answers for this sync: a name, an email, or `Name <email>` (dbt exposures)."""
 
     @property
     def dependencies(self) -> list[str]:
