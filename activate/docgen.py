@@ -27,6 +27,7 @@ ENVIRONMENT: dict[str, str] = {
     "ACTIVATE_STATE_URL": "the state store's URL, whatever `state.url` says",
     "ACTIVATE_LOG_FORMAT": "`json`: structured logs on stderr (as `run --log-format`; also the scheduler's)",
     "ACTIVATE_DEBUG": "`1`: a failing command prints its Python traceback instead of one line",
+    "ACTIVATE_METRICS_HOST": "the interface `schedule` serves /metrics and /healthz on (as `--metrics-host`)",
     "ACTIVATE_DIFF_MEMORY_LIMIT": "DuckDB memory limit of the diff workspace and DuckDB warehouses (default 512MB)",
 }
 """Every environment variable activate reads (the docgen test checks the package names no other)."""
