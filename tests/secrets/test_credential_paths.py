@@ -4,12 +4,13 @@ happens when a rotation job runs between a run's start and its first call; a sec
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from secret_servers import ROOT_TOKEN, Bao
+from secret_servers import ROOT_TOKEN, Bao, Moto
 
 from activate.clock import FakeClock
 from activate.config import load_project
@@ -141,3 +142,29 @@ def test_warehouse_login_rotated_after_the_connection_opened(tmp_path: Path, bao
         "connection 'warehouse': ${vault:paths/warehouse#url} (activate.yml:4:37) refused after re-reading the "
         "secret; the secret is unchanged"
     )
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_hubspot_token_rotated_after_the_connection_opened(tmp_path: Path, moto: Moto) -> None:
+    from activate.destinations.hubspot import plugin
+    from activate.testing.hubspot import HubSpotSimulator
+
+    moto.put("paths/hubspot", json.dumps({"token": "pat-old-8888"}))
+    with HubSpotSimulator(token="pat-old-8888") as sim:
+        (tmp_path / "activate.yml").write_text(
+            f'secrets:\n  aws-sm: {{region: eu-west-1, endpoint_url: "{moto.url}"}}\nconnections:\n'
+            f'  crm: {{type: hubspot, access_token: "${{aws-sm:paths/hubspot#token}}", base_url: "{sim.url}"}}\n'
+        )
+        project = load_project(tmp_path)
+        with secret_scope(new_session(project)) as session:
+            connection = project.connection("crm")
+            moto.put("paths/hubspot", json.dumps({"token": "pat-new-9999"}))
+            sim.tokens.add_private_app_token("pat-new-9999")
+            sim.tokens.revoke("pat-old-8888")
+            writer = plugin.create(connection, context("crm", "contacts", match="email"))
+            try:
+                assert writer.check(["email"]) == []  # refused once, re-read, accepted
+            finally:
+                writer.close()
+            assert session.reads == 2
+        assert [call.status for call in sim.log if "/properties/" in call.path] == [401, 200]
