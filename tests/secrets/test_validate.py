@@ -214,3 +214,23 @@ def test_runtime_error_classes_name_provider_reference_position_and_fix(
     )
     for secret in ("fields-secret-value", "plain-aws-value"):
         assert all(secret not in (e or "") for e in errors)
+
+
+def test_the_secrets_block_is_validated_with_positions_like_every_key(tmp_path: Path) -> None:
+    root = write(
+        tmp_path,
+        """
+        secrets:
+          vault: {url: "http://vault:8200", auth: {method: userpass}, timout: 5}
+          aws-sm: {regoin: eu-west-1}
+        connections:
+          warehouse: {type: duckdb, path: w.duckdb}
+          hooks: {type: webhook, url: "http://127.0.0.1:9"}
+        """,
+    )
+    assert issues(root) == [
+        "activate.yml:2:52: secrets.vault.auth.method: 'userpass' is not one of token, approle, kubernetes "
+        "(valid values: token, approle, kubernetes)",
+        "activate.yml:2:63: secrets.vault: unknown key 'timout' (did you mean 'timeout'?)",
+        "activate.yml:3:12: secrets.aws-sm: unknown key 'regoin' (did you mean 'region'?)",
+    ]
