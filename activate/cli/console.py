@@ -147,6 +147,9 @@ class RichConsole:
         )
         ops = ", ".join(f"{n} {k}" for k, n in plan.operations.items()) or "nothing to send"
         self.out.print(f"  operations: {ops}" + (f" (≈{plan.api_calls} API calls)" if plan.api_calls else ""))
+        if plan.associations is not None:
+            links = plan.associations
+            self.out.print(f"  associations: {links['create']} to create, {links['remove']} to remove")
         for note in plan.notes:
             self.out.print(f"  [cyan]note:[/] {note}")
         for verdict in plan.verdicts:
@@ -158,6 +161,8 @@ class RichConsole:
                 for item in items:
                     payload = item.get("fields", item.get("error", ""))
                     table.add_row(kind, item["key"], item["operation"], json.dumps(payload, default=str)[:120])
+            for link in (plan.associations or {}).get("sample", []):
+                table.add_row("link", link["key"], link["operation"], f"{link['to']} {link['target_key']}")
             self.out.print(table)
 
     def plans(self, plans: Sequence[Plan]) -> None:

@@ -202,6 +202,12 @@ class PlanBuilder:
         )
         plan.samples = self._samples()
         plan.api_calls = expected_api_calls(plan, self._batch_size())
+        if spec.destination.associations:
+            from activate.associations import plan_links
+
+            assert self.workspace is not None
+            links = plan_links(self.reader, self.sync, self.workspace)
+            plan.associations = {"create": links.created, "remove": links.removed, "sample": links.samples}
         if counts.config_changed:
             plan.notes.append(
                 f"the sync's configuration (destination, object, mode, match or mapping) changed since "

@@ -43,6 +43,8 @@ class Plan:
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     api_calls: int = 0  # expected: the rows to send over the destination's batch size, per operation
+    # Syncs with `destination.associations`: {"create": n, "remove": m, "sample": [{key, operation, to, target_key}]}
+    associations: dict[str, Any] | None = None
 
     @property
     def operations(self) -> dict[str, int]:
@@ -96,6 +98,7 @@ class Plan:
             "guardrails": [{"name": v.name, "tripped": v.tripped, "message": v.message} for v in self.verdicts],
             "samples": self.samples,
             "notes": self.notes,
+            **({"associations": self.associations} if self.associations is not None else {}),
         }
 
 

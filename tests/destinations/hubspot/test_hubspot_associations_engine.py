@@ -86,6 +86,8 @@ def expected_company(email: str) -> str:
 def test_run_all_links_every_contact_then_reruns_moves_and_waits_for_a_missing_company(
     sim: HubSpotSimulator, project: ScratchProject, clock: FakeClock
 ) -> None:
+    first_plan = project.plan("a_hubspot_contacts").to_dict()["associations"]
+    assert (first_plan["create"], first_plan["remove"]) == (CONTACTS, 0)
     result = CliRunner().invoke(app, ["run", "--all", "--json", "--project-dir", str(project.root)])
     assert result.exit_code == 0, result.output
     order = [json.loads(line)["sync_name"] for line in result.stdout.splitlines() if '"sync_name"' in line]
@@ -111,6 +113,14 @@ def test_run_all_links_every_contact_then_reruns_moves_and_waits_for_a_missing_c
 
     # 5 contacts move to another company: 5 archives and 5 creates, nothing else
     project.execute("update people set company_id = 77 where id in (1, 2, 3, 4, 5)")
+    planned = project.plan("a_hubspot_contacts").to_dict()["associations"]
+    assert (planned["create"], planned["remove"]) == (5, 5)
+    assert {(s["operation"], s["to"]) for s in planned["sample"]} == {
+        ("associate", "companies"),
+        ("dissociate", "companies"),
+    }
+    shown = CliRunner().invoke(app, ["plan", "a_hubspot_contacts", "--project-dir", str(project.root)])
+    assert "associations: 5 to create, 5 to remove" in shown.output
     calls = len(association_calls(sim))
     summaries = run_all(project, clock)
     assert summaries[1].status == "succeeded", summaries[1].error
