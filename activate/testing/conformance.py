@@ -2,8 +2,8 @@
 
 Each destination's test module subclasses `DestinationConformance` and provides a `target` fixture returning a
 started `ConformanceTarget` (a simulator and the config pointing at it). The tests drive the real engine, the real
-SDK and real HTTP: idempotent re-run, only changed rows sent, mirror deletes, partial failure, 429 storm, and a
-run killed mid-batch.
+SDK and real HTTP: idempotent re-run, only changed rows sent, mirror deletes, partial failure, 429 storm, a
+run killed mid-batch, and (for targets that are also a `LinkingTarget`) associations between two syncs.
 
     class TestWebhookConformance(DestinationConformance):
         @pytest.fixture
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from activate.testing.conformance_target import ConformanceTarget
+from activate.testing.conformance_target import ConformanceTarget, LinkingTarget
 from activate.testing.project import ScratchProject
 
 ROWS = 40
@@ -152,3 +152,40 @@ class DestinationConformance:
         _compare(target, project)
         runs = {r["run_id"]: r["status"] for r in project.reader().runs("people_sync")}
         assert sorted(runs.values()) == ["aborted", "succeeded"]
+
+    def test_associations_link_rows_to_another_syncs_records(self, tmp_path: Path, target: ConformanceTarget) -> None:
+        """Rows linked to the records a `groups` sync wrote: all linked, an unchanged re-run makes no call, a moved
+        row is re-linked (one removal, one creation), a mirror delete drops the row and its link."""
+        if not isinstance(target, LinkingTarget) or "mirror" not in target.modes:
+            pytest.skip(f"{target.name} has no associations")
+        project = ScratchProject(tmp_path / "project")
+        project.people(self.rows)
+        project.execute(
+            "create table groups as select i as group_id, 'Group ' || i as name from range(1, 6) r(i)",
+            "alter table people add column group_id integer",
+            "update people set group_id = id % 5 + 1",
+        )
+        project.add_connection("dest", target.connection())
+        groups = {"connection": "dest", **target.group_destination()}
+        project.add_sync("groups_sync", groups, query="select * from groups", primary_key="group_id")
+        people = {**target.destination("mirror"), "associations": [target.association("groups_sync", "group_id")]}
+        project.add_sync("people_sync", {"connection": "dest", **people})
+
+        def run_all() -> list[str]:
+            loaded = project.load()
+            from activate.engine import RunOptions, run_sync
+
+            return [run_sync(loaded, name, RunOptions()).status for name in loaded.run_order()]
+
+        def expected() -> dict[str, set[str]]:
+            return {str(r[0]): {str(r[1])} for r in project.execute("select id, group_id from people")}
+
+        assert run_all() == ["succeeded", "succeeded"]
+        assert target.links() == expected()
+        calls = (target.write_calls(), target.link_calls())
+        assert run_all() == ["succeeded", "succeeded"]
+        assert (target.write_calls(), target.link_calls()) == calls, "an unchanged re-run made calls"
+        project.execute("update people set group_id = 5 where id = 1", "delete from people where id = 2")
+        assert run_all() == ["succeeded", "succeeded"]
+        assert target.links() == expected()
+        assert target.link_calls() - calls[1] == 2, "one removal call and one creation call"

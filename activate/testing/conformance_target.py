@@ -3,13 +3,13 @@
 The suite syncs a DuckDB table `people(id INTEGER primary key, email VARCHAR, first_name VARCHAR,
 last_name VARCHAR, score DOUBLE)` into the destination through the real engine, the real SDK and real HTTP, and
 checks the destination through this interface: idempotent re-run, only changed rows sent, mirror deletes, partial
-failure, 429 storm, crash mid-batch.
+failure, 429 storm, crash mid-batch; a target that is also a `LinkingTarget` gets the associations case.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class ConformanceTarget(Protocol):
@@ -54,4 +54,26 @@ class ConformanceTarget(Protocol):
 
     def slow(self, seconds: float) -> None:
         """Delay every answer by `seconds` (so a test can kill a run mid-batch)."""
+        ...
+
+
+@runtime_checkable
+class LinkingTarget(Protocol):
+    """A conformance target whose destination links records across syncs (`destination.associations`)."""
+
+    def group_destination(self) -> dict[str, Any]:
+        """The destination (without `connection`) of a sync writing `groups(group_id, name)` rows, the records
+        people rows link to."""
+        ...
+
+    def association(self, sync: str, key: str) -> dict[str, Any]:
+        """One `destination.associations` entry linking people rows to the records of `sync` by column `key`."""
+        ...
+
+    def links(self) -> dict[str, set[str]]:
+        """people row key -> the group keys its record is linked to, read from the destination."""
+        ...
+
+    def link_calls(self) -> int:
+        """Association requests that reached the destination."""
         ...

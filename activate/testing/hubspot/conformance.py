@@ -14,6 +14,7 @@ from activate.testing.hubspot.schema import PropertyDef
 from activate.testing.hubspot.simulator import HubSpotSimulator
 
 MATCH_PROPERTY = "activate_id"
+GROUP_PROPERTY = "activate_group"
 
 
 class HubSpotConformanceTarget:
@@ -35,6 +36,7 @@ class HubSpotConformanceTarget:
     def start(self, workdir: Path) -> None:
         simulator = HubSpotSimulator(clock=self._clock)
         simulator.add_property("contacts", PropertyDef(MATCH_PROPERTY, label="Activate ID", unique=True))
+        simulator.add_property("companies", PropertyDef(GROUP_PROPERTY, label="Activate group", unique=True))
         self._simulator = simulator.start()
 
     def stop(self) -> None:
@@ -52,6 +54,26 @@ class HubSpotConformanceTarget:
             "match": MATCH_PROPERTY,
             "mapping": {MATCH_PROPERTY: "id", "email": "email", "firstname": "first_name"},
         }
+
+    def group_destination(self) -> dict[str, Any]:
+        return {
+            "object": "companies",
+            "match": GROUP_PROPERTY,
+            "mapping": {GROUP_PROPERTY: "group_id", "name": "name"},
+        }
+
+    def association(self, sync: str, key: str) -> dict[str, Any]:
+        return {"to": "companies", "sync": sync, "key": key}  # no type: HubSpot's default (associate/default)
+
+    def links(self) -> dict[str, set[str]]:
+        groups = {str(r["id"]): str(r.get(GROUP_PROPERTY)) for r in self.simulator.records("companies")}
+        return {
+            str(r.get(MATCH_PROPERTY)): {groups[c] for c in self.simulator.linked("contacts", r["id"], "companies")}
+            for r in self.simulator.records("contacts")
+        }
+
+    def link_calls(self) -> int:
+        return self.simulator.association_calls
 
     def records(self) -> dict[str, dict[str, Any]]:
         held: dict[str, dict[str, Any]] = {}
