@@ -177,3 +177,24 @@ def test_under_100_requests_per_10_seconds_writes_and_associations_share_the_win
     assert all(admitted[i + 100] - admitted[i] >= 10.0 for i in range(len(admitted) - 100))
     assert len(links_of(sim)) == CONTACTS
     assert all(len(v) == 1 for v in links_of(sim).values())
+
+
+def test_a_list_column_links_several_companies_and_null_links_none(
+    sim: HubSpotSimulator, project: ScratchProject, clock: FakeClock
+) -> None:
+    project.execute(
+        "create or replace table people as select * from (values "
+        "(1, 'one@example.com', 'One', [1, 2, 3]), (2, 'two@example.com', 'Two', null), "
+        "(3, 'three@example.com', 'Three', [4])) t(id, email, first_name, company_id)"
+    )
+    summaries = run_all(project, clock)
+    assert [s.status for s in summaries] == ["succeeded", "succeeded"], summaries[1].error
+    companies = company_ids(sim)
+    assert links_of(sim) == {
+        "one@example.com": {companies["1"], companies["2"], companies["3"]},
+        "two@example.com": set(),
+        "three@example.com": {companies["4"]},
+    }
+    project.execute("update people set company_id = [2] where id = 1")
+    assert run_all(project, clock)[1].status == "succeeded"
+    assert links_of(sim)["one@example.com"] == {companies["2"]}
