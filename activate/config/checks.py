@@ -299,10 +299,22 @@ def check_after(entries: list[SyncEntry]) -> list[ConfigIssue]:
     graph: dict[str, list[str]] = {}
     edges: dict[tuple[str, str], tuple[SyncEntry, tuple[PathPart, ...]]] = {}
     issues = []
+    warehouse_state = {e.name for e in entries if e.data.get("state") == "warehouse"}
     for entry in entries:
         for path, target in _dependency_edges(entry.data):
             if target == entry.name and path[0] != "after":
                 issues.append(entry.doc.issue(path, f"an association cannot name its own sync '{target}'"))
+            elif path[0] != "after" and warehouse_state & {entry.name, target}:
+                # links and the record ids they read live in the project's state store
+                which = entry.name if entry.name in warehouse_state else target
+                issues.append(
+                    entry.doc.issue(
+                        path,
+                        f"associations need both syncs' state in the project's state store; '{which}' has "
+                        "state: warehouse",
+                        "use state: local for both syncs",
+                    )
+                )
             elif target in names:
                 graph.setdefault(entry.name, []).append(target)
                 edges.setdefault((entry.name, target), (entry, path))

@@ -121,3 +121,14 @@ def test_a_cycle_through_an_association_names_both_positions_and_validate_exits_
     assert result.exit_code == 2
     assert "syncs/contacts.yml:9:13" in result.output
     assert "syncs/hubspot_companies.yml:7:9" in result.output
+
+
+def test_associations_with_warehouse_state_are_refused_at_their_position(make_project: ProjectFactory) -> None:
+    companies = COMPANIES + "    state: warehouse\n"
+    root = make_project(HUBSPOT, {"syncs/contacts.yml": CONTACTS, "syncs/hubspot_companies.yml": companies})
+    with pytest.raises(ConfigError) as caught:
+        load_project(root, env={})
+    assert [str(i) for i in caught.value.issues] == [
+        "syncs/contacts.yml:9:13: destination.associations[0].sync: associations need both syncs' state in the "
+        "project's state store; 'hubspot_companies' has state: warehouse (use state: local for both syncs)"
+    ]
