@@ -198,3 +198,26 @@ def test_a_list_column_links_several_companies_and_null_links_none(
     project.execute("update people set company_id = [2] where id = 1")
     assert run_all(project, clock)[1].status == "succeeded"
     assert links_of(sim)["one@example.com"] == {companies["2"]}
+
+
+def test_the_scheduler_runs_the_companies_sync_before_the_contacts_linked_to_it(
+    sim: HubSpotSimulator, project: ScratchProject, clock: FakeClock
+) -> None:
+    from activate.scheduler import Scheduler
+
+    project.execute("delete from people where id > 20")
+    for name in ("hubspot_companies", "a_hubspot_contacts"):
+        project.syncs[name]["schedule"] = "*/5 * * * *"
+    project.write()
+    scheduler = Scheduler(project.load(), clock, max_workers=2)
+    try:
+        clock.advance(300)
+        assert scheduler.tick() == ["hubspot_companies"], "the contacts sync waits for the sync it links to"
+        assert scheduler.wait_idle(timeout=60)
+        assert scheduler.tick() == ["a_hubspot_contacts"]
+        assert scheduler.wait_idle(timeout=60)
+        assert [o.sync for o in scheduler.history] == ["hubspot_companies", "a_hubspot_contacts"]
+    finally:
+        scheduler.shutdown()
+    assert all(len(v) == 1 for v in links_of(sim).values())
+    assert len(links_of(sim)) == 20
