@@ -616,6 +616,7 @@ class _Run:
         hashes: dict[str, str] = {}
         for chunk in workspace.planned([kind]):
             reconciled = self._reconcile(destination, chunk, op)
+            self._guard_mirror_adds(chunk, op, reconciled)
             for planned in chunk:
                 if planned.row_key in reconciled:
                     continue
@@ -647,12 +648,17 @@ class _Run:
         caps = destination.capabilities
         if row.operation is Operation.INSERT:
             return not caps.idempotent_insert
-        if row.operation is not Operation.UPSERT or row.destination_id is not None:
-            return False
-        # A mirror also guards a new row's first upsert, however idempotent: should the run die after the
-        # destination applied it and the source drop the row before the next run, the intent is what lets that
-        # run delete the record instead of leaving an orphan no state row knows of.
-        return not caps.idempotent_upsert or self.spec.destination.mode == "mirror"
+        return row.operation is Operation.UPSERT and row.destination_id is None and not caps.idempotent_upsert
+
+    def _guard_mirror_adds(self, chunk: list[PlannedRow], op: Operation, reconciled: set[str]) -> None:
+        """A mirror guards new rows' first upserts too, however idempotent, one transaction per planned chunk: should
+        the run die after the destination applied them and the source drop them before the next run, the intents
+        are what let that run delete the records instead of leaving orphans no state row knows of."""
+        if self.spec.destination.mode != "mirror" or op is not Operation.UPSERT:
+            return
+        new = [(r.row_key, r.row_hash or "") for r in chunk if r.destination_id is None and r.row_key not in reconciled]
+        if new:
+            self.store.record_intents(self.spec.name, self.run_id, new, self.clock.now())
 
     def _guard_with_intents(self, destination: Destination, batch: WriteBatch, hashes: dict[str, str]) -> None:
         guarded = [(r.key, hashes[r.key]) for r in batch.rows if self._needs_intent(destination, r)]
