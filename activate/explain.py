@@ -145,22 +145,25 @@ def _filter_sql(sync: LoadedSync, values: Sequence[Any]) -> str:
 
 
 def _source_batches(project: Project, sync: LoadedSync, key: str) -> tuple[list[pa.RecordBatch], str]:
+    from activate.secrets.connections import new_session
+    from activate.secrets.session import secret_scope
     from activate.sources.readers import open_reader
 
     values = _key_values(sync, key)
-    reader = open_reader(project.connection(sync.spec.source.connection), project.root)
-    try:
+    with secret_scope(new_session(project)):  # a provider secret of the source is read once
+        reader = open_reader(project.connection(sync.spec.source.connection), project.root)
         try:
-            return [b for b in reader.batches(_filter_sql(sync, values)) if b.num_rows], FILTERED
-        except SourceError:
-            pass  # the warehouse would not compare the key column with text: scan the query instead
-        try:
-            found = [b for b in _scan(reader.batches(sync.query), sync, values) if b.num_rows]
-        except SourceError as exc:
-            raise SourceError(f"sync '{sync.name}': the query failed: {project.secrets.mask(str(exc))}") from exc
-        return found, SCANNED
-    finally:
-        reader.close()
+            try:
+                return [b for b in reader.batches(_filter_sql(sync, values)) if b.num_rows], FILTERED
+            except SourceError:
+                pass  # the warehouse would not compare the key column with text: scan the query instead
+            try:
+                found = [b for b in _scan(reader.batches(sync.query), sync, values) if b.num_rows]
+            except SourceError as exc:
+                raise SourceError(f"sync '{sync.name}': the query failed: {project.secrets.mask(str(exc))}") from exc
+            return found, SCANNED
+        finally:
+            reader.close()
 
 
 def _scan(batches: Iterator[pa.RecordBatch], sync: LoadedSync, values: Sequence[Any]) -> Iterator[pa.RecordBatch]:

@@ -167,7 +167,7 @@ class Scheduler:
             return False
         self._mtimes = mtimes
         try:
-            project = load_project(self.project.root)
+            project = load_project(self.project.root, target=self.project.target)
         except ActivateError as exc:
             log.error("project files changed but do not load; keeping the previous project: %s", exc)
             return False

@@ -19,11 +19,14 @@ if TYPE_CHECKING:
 def plan_syncs(project: Project, names: Sequence[str], options: PlanOptions) -> list[Plan]:
     """The plan of each named sync, in order; nothing is written anywhere."""
     from activate.plan.builder import build_plan
+    from activate.secrets.connections import new_session
+    from activate.secrets.session import secret_scope
     from activate.state.store import StateReader
 
     reader = StateReader(project.spec.state.url, project_root=project.root)
     try:
-        return [build_plan(project, name, reader, options) for name in names]
+        with secret_scope(new_session(project)):  # each provider secret is read once for all the plans
+            return [build_plan(project, name, reader, options) for name in names]
     finally:
         reader.dispose()
 
