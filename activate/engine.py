@@ -30,6 +30,7 @@ from activate.logs import log_event, remember_secrets
 from activate.plan.builder import PlanBuilder, PlanOptions
 from activate.plan.mapping import RenderError, RowMapping, parse_payload
 from activate.plan.plan import MODE_OPERATIONS, Plan
+from activate.recording import BackgroundRecorder
 from activate.rows import Operation, RowResult, RowStatus
 from activate.secrets.connections import new_session
 from activate.secrets.session import secret_scope
@@ -198,6 +199,7 @@ class _Run:
         self._pending: list[RecordedBatch] = []
         self._pending_rows = 0
         self._flushed_at = clock.monotonic()
+        self._recorder = BackgroundRecorder(store.record_batches, name=f"recorder-{self.run_id}")
 
     # -- lifecycle --------------------------------------------------------------------------------------------------
 
@@ -239,6 +241,7 @@ class _Run:
             self._heartbeat_stop.set()
             if heartbeat.is_alive():
                 heartbeat.join(timeout=5)
+            self._recorder.close()
             self.store.release_lock(self.spec.name, self.run_id)
             self._prune()
 
@@ -288,6 +291,7 @@ class _Run:
 
     def _finish(self, status: str, error: str | None = None) -> None:
         self._flush()
+        self._recorder.drain()  # every result is in the state store before the run's row says it finished
         s = self.summary
         s.status = status
         s.error = error
@@ -599,10 +603,11 @@ class _Run:
         )
 
     def _flush(self) -> None:
-        """Record pending batches in one transaction (a DuckDB state file costs ~65 ms per transaction, so batches
-        returning within the same second share one; a crash loses at most that second, re-sent idempotently)."""
+        """Hand pending batches to the recorder thread, written in one transaction (a DuckDB state file costs
+        ~65 ms or more per transaction, so batches returning within the same second share one; a crash loses at
+        most the flushes not yet written, re-sent idempotently). The main thread goes on rendering and sending."""
         if self._pending:
-            self.store.record_batches(self._pending)
+            self._recorder.submit(self._pending)
             self._pending = []
             self._pending_rows = 0
         self._flushed_at = self.clock.monotonic()

@@ -81,6 +81,7 @@ def seed_state(project: ScratchProject) -> float:
     workspace = builder.workspace
     assert workspace is not None
     con = workspace.con  # type: ignore[union-attr]
+    con.execute("SET memory_limit = '8GB'")  # the state file's primary-key index is built in memory
     con.execute(f"ATTACH '{project.root / '.activate' / 'state.duckdb'}' AS st")
     con.execute(
         "INSERT INTO st.activate_state SELECT ?, row_key, row_hash, ?, row_key, 'seed', now() FROM memory.main.ops",
