@@ -140,6 +140,7 @@ def validate(
     for warning in project.warnings:
         console.warning(str(warning))
     names = _guard(console, lambda: _selected(project, selectors, select, exclude) if project.syncs else [])
+    _guard(console, lambda: _check_dbt_columns(project, names, check_connections))
     console.message(f"OK: {len(project.syncs)} syncs valid ({', '.join(project.syncs) or 'none'})")
     if check_connections:
         from activate.engine import check_destination
@@ -159,6 +160,15 @@ def validate(
                 console.message(f"{name}: destination reachable, every mapped field exists")
         if any(problems.values()) or not all(check.resolved for check in references):
             raise typer.Exit(1)
+
+
+def _check_dbt_columns(project: Project, names: list[str], warehouse: bool) -> None:
+    from activate.errors import ConfigError
+    from activate.integrations.dbt import check_model_columns
+
+    issues = check_model_columns(project, names, warehouse=warehouse)
+    if issues:
+        raise ConfigError(issues)
 
 
 @app.command()

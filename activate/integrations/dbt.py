@@ -26,7 +26,7 @@ from activate.errors import ConfigIssue
 if TYPE_CHECKING:
     from activate.config.document import Document
     from activate.config.models import DbtSpec, SourceSpec, SyncSpec
-    from activate.config.project import Project
+    from activate.config.project import LoadedSync, Project
 
 MANIFEST = "manifest.json"
 REF = re.compile(r"""(?:\{\{\s*)?\bref\(\s*(['"])([^'"]+)\1\s*\)(?:\s*\}\})?""")
@@ -305,14 +305,66 @@ def exposures_yaml(project: Project) -> str:
     return out.getvalue()
 
 
-def model_columns(project: Project, sync_name: str) -> list[str] | None:
-    """The columns of the model a `source: {dbt: ...}` sync reads, as the manifest documents them; None when the
-    sync reads no single model or the manifest documents no column. `validate` checks the mapping against these
-    when the warehouse cannot be reached."""
-    sync = project.sync(sync_name)
-    if not sync.spec.source.dbt or len(sync.dbt_models) != 1:
+def check_model_columns(project: Project, names: list[str], *, warehouse: bool = False) -> list[ConfigIssue]:
+    """`validate`'s column check for syncs that read one dbt model (`source: {dbt: ...}`): every column the key and
+    mapping read must be one the model has.
+
+    With `warehouse=True` (`validate --check-connections`) the model's relation is described on the sync's
+    connection; when that cannot be reached (or without it: plain `validate` opens no connection) the columns
+    the manifest documents stand in, if it documents any.
+    """
+    issues: list[ConfigIssue] = []
+    for name in names:
+        sync = project.sync(name)
+        if not sync.spec.source.dbt or len(sync.dbt_models) != 1:
+            continue
+        model = sync.dbt_models[0]
+        if warehouse and _describe(project, sync) is not None:
+            continue  # reached: `plan`'s own check against the real columns ran in _describe
+        if model.columns:
+            issues.extend(_missing(project, sync, model))
+    return issues
+
+
+def _describe(project: Project, sync: LoadedSync) -> list[str] | None:
+    """The relation's columns on the warehouse, checked like `plan` checks them (raising `ConfigError`); None when
+    the warehouse cannot be reached."""
+    from activate.errors import ActivateError, ConfigError
+    from activate.plan.builder import check_columns
+    from activate.sources.readers import open_reader
+
+    try:
+        reader = open_reader(project.connection(sync.spec.source.connection), project.root)
+        try:
+            columns = list(reader.columns(sync.query))
+        finally:
+            reader.close()
+    except ConfigError:
+        raise
+    except ActivateError:
         return None
-    return list(sync.dbt_models[0].columns) or None
+    check_columns(sync, columns, project.root)
+    return columns
+
+
+def _missing(project: Project, sync: LoadedSync, model: DbtModel) -> list[ConfigIssue]:
+    documented = list(model.columns)
+    wanted = {key: "source.primary_key" for key in sync.spec.source.key_columns}
+    wanted.update({column: path for column, path in sync.columns_used().items() if column not in wanted})
+    issues = []
+    for column, path in wanted.items():
+        if column in documented:
+            continue
+        line, col = sync.positions.at(path)
+        guess = closest(column, documented)
+        hint = (f"did you mean '{guess}'? " if guess else "") + (
+            "if the model has it, document it in the model's YAML, or check against the warehouse with "
+            "`validate --check-connections`"
+        )
+        message = f"column '{column}' is not among the columns dbt documents for model '{model.name}'"
+        file = sync.file.relative_to(project.root).as_posix()
+        issues.append(ConfigIssue(file, line, col, path, message, hint))
+    return issues
 
 
 __all__ = [
@@ -321,8 +373,8 @@ __all__ = [
     "DbtModel",
     "DbtResolver",
     "exposures",
+    "check_model_columns",
     "exposures_yaml",
-    "model_columns",
     "owner",
     "reads_dbt",
     "stale_file",

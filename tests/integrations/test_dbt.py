@@ -238,3 +238,29 @@ def test_missing_manifest_is_a_config_error_with_the_fix(tmp_path: Path, hooks: 
     assert "manifest" in issue.message
     assert issue.hint is not None
     assert "dbt parse" in issue.hint
+
+
+def test_validate_checks_mapped_columns_against_the_manifest_when_the_warehouse_is_unreachable(
+    dbt_project: Path, hooks: WebhookSimulator, tmp_path: Path
+) -> None:
+    typo = GOLD.replace("tier: tier", "tier: tier_name")
+    root = activate_project(tmp_path / "act", dbt_project, hooks.url, {"gold": typo})
+    yml = root / "activate.yml"
+    yml.write_text(yml.read_text().replace(str(dbt_project.parent / "warehouse.duckdb"), str(tmp_path / "gone.duckdb")))
+
+    for args in ([], ["--check-connections"]):  # no connection opened / the warehouse file is missing
+        result = cli("validate", "--project-dir", str(root), *args)
+        assert result.exit_code == 2, result.output
+        assert "syncs/gold.yml:9:27: destination.mapping.tier: column 'tier_name' is not among the columns" in (
+            " ".join(result.output.split())
+        )
+
+
+def test_validate_with_connections_checks_the_real_columns(
+    dbt_project: Path, hooks: WebhookSimulator, tmp_path: Path
+) -> None:
+    spend = GOLD.replace("tier: tier", "spend: spend")  # a column the model has but its YAML does not document
+    root = activate_project(tmp_path / "act", dbt_project, hooks.url, {"gold": spend})
+    assert cli("validate", "--project-dir", str(root)).exit_code == 2  # the manifest alone does not know `spend`
+    reached = cli("validate", "--project-dir", str(root), "--check-connections")
+    assert reached.exit_code == 0, reached.output
