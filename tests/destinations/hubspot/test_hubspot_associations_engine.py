@@ -221,3 +221,22 @@ def test_the_scheduler_runs_the_companies_sync_before_the_contacts_linked_to_it(
         scheduler.shutdown()
     assert all(len(v) == 1 for v in links_of(sim).values())
     assert len(links_of(sim)) == 20
+
+
+def test_links_on_a_postgres_state_store(
+    sim: HubSpotSimulator, project: ScratchProject, clock: FakeClock, postgres_url: str
+) -> None:
+    project.state_url = postgres_url
+    project.execute("delete from people where id > 30")
+    project.write()
+    assert [s.status for s in run_all(project, clock)] == ["succeeded", "succeeded"]
+    project.execute("update people set company_id = 9 where id = 1")
+    assert [s.status for s in run_all(project, clock)] == ["succeeded", "succeeded"]
+    companies = company_ids(sim)
+    links = links_of(sim)
+    assert links["person1@example.com"] == {companies["9"]}
+    assert all(
+        linked == {companies[expected_company(email)]}
+        for email, linked in links.items()
+        if email != "person1@example.com"
+    )
