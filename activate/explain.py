@@ -8,6 +8,7 @@
 diff's own: the row's source data is staged and hashed exactly as a run stages it (`DiffWorkspace`), its stored
 state, rejection and intent are staged next to it, and `classify_sql` decides, so `explain` and `run` cannot
 disagree about a row. Duplicate match values are the one thing a single row cannot show (they need the other rows).
+A `state: warehouse` sync's per-row state is read from its warehouse; its row results, from the state store.
 
 Finding the row: the sync's query is filtered to the key in the warehouse (`WHERE key = 'KEY'`, every column
 compared to a string literal, which DuckDB, Postgres, SQLite and Snowflake coerce to the column's type); when the
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from activate.errors import SourceError, UsageError
 from activate.plan.plan import MODE_OPERATIONS
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
     from activate.config import LoadedSync, Project
     from activate.state.reader import StateReader
+    from activate.warehouse.session import WarehouseSession
+    from activate.warehouse.target import NativeTarget
 
 FILTERED = "filtered in the warehouse"
 SCANNED = "scanned (the warehouse refused a filter on the key)"
@@ -84,20 +87,24 @@ class RowExplanation:
 def explain_row(project: Project, sync_name: str, key: str, reader: StateReader) -> RowExplanation:
     """Explain row `key` of sync `sync_name`; reads the warehouse and the state store, writes nothing."""
     sync = project.sync(sync_name)
-    if sync.spec.state == "warehouse":
-        raise UsageError(
-            f"sync '{sync_name}' keeps its per-row state in the warehouse (state: warehouse); explain reads the "
-            "project's state store only"
-        )
     batches, lookup = _source_batches(project, sync, key)
-    canonical, source, counts, planned = _classify(project, sync, key, batches, lookup, reader)
-    state = reader.synced_row(sync_name, canonical)
-    rejection = reader.rejection(sync_name, canonical)
-    history = reader.row_history(sync_name, canonical)
+    rows: RowStateSource = reader
+    warehouse = _warehouse_rows(project, sync)
+    try:
+        if warehouse is not None:
+            rows = warehouse
+        canonical, source, counts, planned = _classify(project, sync, key, batches, lookup, rows)
+        state = rows.synced_row(sync_name, canonical)
+        rejection = rows.rejection(sync_name, canonical)
+        intent = rows.intent(sync_name, canonical)
+    finally:
+        if warehouse is not None:
+            warehouse.close()
+    history = reader.row_history(sync_name, canonical)  # row results stay in the project's state store
     config_hash = sync.config_hash
     held = bool(counts and counts.held_back)
     next_action = _next_action(sync, source, state, rejection, history, counts, planned, held, config_hash)
-    if reader.intent(sync_name, canonical) is not None:
+    if intent is not None:
         next_action.notes.append(
             "an interrupted run sent a create for this row without recording the result: the next run looks it up "
             "in the destination first and records it instead of creating it twice"
@@ -182,12 +189,68 @@ def _scan(batches: Iterator[pa.RecordBatch], sync: LoadedSync, values: Sequence[
 # -- the classification -----------------------------------------------------------------------------------------------
 
 
+class RowStateSource(Protocol):
+    """Where one row's stored state is read: the project's `StateReader`, or the warehouse (`state: warehouse`)."""
+
+    def synced_row(self, sync_name: str, row_key: str) -> SyncedRowRecord | None: ...
+
+    def rejection(self, sync_name: str, row_key: str) -> RejectionRecord | None: ...
+
+    def intent(self, sync_name: str, row_key: str) -> Intent | None: ...
+
+
+class WarehouseRowState:
+    """One row's state, rejection and intent read from the warehouse of a `state: warehouse` sync (read only: a
+    missing table is a row never synced, nothing is created)."""
+
+    def __init__(self, session: WarehouseSession, target: NativeTarget) -> None:
+        self.session = session
+        self.target = target
+
+    def _one(self, table: str, columns: str, sync_name: str, row_key: str) -> tuple[Any, ...]:
+        name = self.target.table(table)
+        if not self.session.table_exists(name):
+            return ()
+        literal = self.session.literal
+        return self.session.fetchone(
+            f"SELECT {columns} FROM {name} WHERE sync_name = {literal(sync_name)} AND row_key = {literal(row_key)}"
+        )
+
+    def synced_row(self, sync_name: str, row_key: str) -> SyncedRowRecord | None:
+        columns = "sync_name, row_key, row_hash, config_hash, destination_id, last_run_id, synced_at"
+        row = self._one("activate_state", columns, sync_name, row_key)
+        return SyncedRowRecord(*row) if row else None
+
+    def rejection(self, sync_name: str, row_key: str) -> RejectionRecord | None:
+        columns = "sync_name, row_key, row_hash, config_hash, run_id, error_code, rejected_at"
+        row = self._one("activate_rejections", columns, sync_name, row_key)
+        return RejectionRecord(*row) if row else None
+
+    def intent(self, sync_name: str, row_key: str) -> Intent | None:
+        row = self._one("activate_intents", "row_key, row_hash, run_id", sync_name, row_key)
+        return Intent(*row) if row else None
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _warehouse_rows(project: Project, sync: LoadedSync) -> WarehouseRowState | None:
+    """The warehouse holding the sync's per-row state (`state: warehouse`), or None for the project's store."""
+    from activate.warehouse.snowflake import query_tag
+    from activate.warehouse.target import native_target, open_session
+
+    target = native_target(project, sync)
+    if target is None or not target.separate_state:
+        return None
+    return WarehouseRowState(open_session(target, project.root, query_tag(sync.name, None)), target)
+
+
 class _OneRowState:
     """The stored state, rejection and intent of one row, read like a StateReader so the workspace stages them."""
 
     is_duckdb = False
 
-    def __init__(self, reader: StateReader, sync_name: str, key: str) -> None:
+    def __init__(self, reader: RowStateSource, sync_name: str, key: str) -> None:
         state = reader.synced_row(sync_name, key)
         rejection = reader.rejection(sync_name, key)
         intent = reader.intent(sync_name, key)
@@ -211,7 +274,7 @@ class _OneRowState:
 
 
 def _classify(
-    project: Project, sync: LoadedSync, key: str, batches: list[pa.RecordBatch], lookup: str, reader: StateReader
+    project: Project, sync: LoadedSync, key: str, batches: list[pa.RecordBatch], lookup: str, reader: RowStateSource
 ) -> tuple[str, SourceRow, Any, dict[str, Any]]:
     """(canonical key, source row, diff counts or None, planned row by kind) of the row staged as a run would."""
     from activate.diff.workspace import DiffWorkspace

@@ -122,3 +122,18 @@ def test_explain_cli_text_and_json(synced: ScratchProject) -> None:
     missing = runner.invoke(app, ["explain", "people_hok", "1", "-p", str(synced.root)])
     assert missing.exit_code == 2
     assert "unknown sync 'people_hok' (did you mean 'people_hook'?)" in missing.output
+
+
+def test_a_sync_with_its_state_in_the_warehouse(tmp_path: Path, webhook: WebhookConformanceTarget) -> None:
+    project = ScratchProject(tmp_path / "w")
+    project.people(10)
+    project.add_connection("hooks", webhook.connection())
+    project.add_sync("people_hook", {"connection": "hooks", **webhook.destination("upsert")}, state="warehouse")
+    run = project.run("people_hook")
+    assert run.status == "succeeded", run.error
+    assert project.reader().synced_row("people_hook", "4") is None, "the per-row state lives in the warehouse"
+    e = _explain(project, "4")
+    assert e.state is not None
+    assert e.state.last_run_id == run.run_id
+    assert [h.run_id for h in e.history] == [run.run_id]
+    assert (e.next.action, e.next.reason) == ("none", f"unchanged since run {run.run_id} synced it: no API call")
