@@ -35,12 +35,14 @@ def select_syncs(project: Project, select: Sequence[str] = (), exclude: Sequence
 
     Raises `UsageError` when a selector (included or excluded) matches no sync, or nothing is left.
     """
+    if not project.syncs:
+        raise UsageError("the project defines no syncs yet: add one as syncs/<name>.yml")
     chosen = set(project.syncs) if not select else {name for s in select for name in resolve(project, s)}
     removed = {name for s in exclude for name in resolve(project, s)}
     names = [name for name in project.syncs if name in chosen and name not in removed]
     if not names:
         given = " ".join(select) or "every sync"
-        raise UsageError(f"the selection ({given}) minus --exclude ({' '.join(exclude)}) leaves no sync")
+        raise UsageError(f"the selection ({given}) minus --exclude {' '.join(exclude)} leaves no sync")
     return project.run_order(names)
 
 

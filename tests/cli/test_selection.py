@@ -103,3 +103,11 @@ def test_run_without_a_selection_asks_for_one(crm_project: ScratchProject) -> No
     result = _invoke(crm_project, "run")
     assert result.exit_code == 2
     assert "name the syncs to run" in result.output
+
+
+def test_a_project_without_syncs_says_so(tmp_path: Any) -> None:
+    (tmp_path / "activate.yml").write_text("connections:\n  warehouse: {type: duckdb, path: w.duckdb}\n")
+    result = runner.invoke(app, ["plan", "--project-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "the project defines no syncs yet" in result.output
+    assert runner.invoke(app, ["validate", "--project-dir", str(tmp_path)]).exit_code == 0
