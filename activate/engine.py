@@ -430,6 +430,7 @@ class _Run:
         """The association step (`activate.associations`), once every record write is recorded: links are made
         from the state the writes left. Successful links are audited but not counted as rows; failed ones are."""
         self._flush()
+        self._recorder.drain()  # the phase reads the state the writes advanced: every result must be in it
         phase = AssociationPhase(
             self.sync,
             self.store,
