@@ -35,7 +35,7 @@ def select_syncs(project: Project, select: Sequence[str] = (), exclude: Sequence
 
     Raises `UsageError` when a selector (included or excluded) matches no sync, or nothing is left.
     """
-    if not project.syncs:
+    if not project.syncs and not select:
         raise UsageError("the project defines no syncs yet: add one as syncs/<name>.yml")
     chosen = set(project.syncs) if not select else {name for s in select for name in resolve(project, s)}
     removed = {name for s in exclude for name in resolve(project, s)}
