@@ -25,6 +25,7 @@ from activate.program import command
 if TYPE_CHECKING:
     from activate.cli.console import Console
     from activate.config import Project
+    from activate.plan.preflight import Preflight
 
 T = TypeVar("T")
 
@@ -141,7 +142,12 @@ def validate(
         console.warning(str(warning))
     names = _guard(console, lambda: _selected(project, selectors, select, exclude) if project.syncs else [])
     _guard(console, lambda: _check_dbt_columns(project, names, check_connections))
+    described = _guard(console, lambda: _described(project, names, check_connections))
     console.message(f"OK: {len(project.syncs)} syncs valid ({', '.join(project.syncs) or 'none'})")
+    for skipped in described.skipped:
+        console.message(skipped)
+    for failure in described.failures:
+        console.error(failure)
     if check_connections:
         from activate.engine import check_destination
         from activate.secrets.checks import check_references
@@ -160,6 +166,19 @@ def validate(
                 console.message(f"{name}: destination reachable, every mapped field exists")
         if any(problems.values()) or not all(check.resolved for check in references):
             raise typer.Exit(1)
+    if described.failures:
+        raise typer.Exit(1)
+
+
+def _described(project: Project, names: list[str], connect: bool) -> Preflight:
+    """Each sync's query described (never read) and its columns checked as `plan` would; config issues raise."""
+    from activate.errors import ConfigError
+    from activate.plan.preflight import preflight
+
+    found = preflight(project, names, connect=connect)
+    if found.issues:
+        raise ConfigError(found.issues)
+    return found
 
 
 def _check_dbt_columns(project: Project, names: list[str], warehouse: bool) -> None:

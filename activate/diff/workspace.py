@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from activate.clock import SYSTEM_CLOCK, Clock
 from activate.diff.canonical import (
     JsonKind,
     literal,
@@ -147,19 +148,21 @@ class DiffWorkspace:
 
     # -- staging: a DuckDB warehouse, read in place -------------------------------------------------------------------
 
-    def attach_duckdb(self, path: str) -> bool:
+    def attach_duckdb(self, path: str, lock_timeout: float = 30.0, clock: Clock = SYSTEM_CLOCK) -> bool:
         """Attach a DuckDB warehouse file read-only as the default catalog. False when it cannot be done here (its
-        name is one the workspace uses): the caller streams Arrow batches instead."""
-        import duckdb
+        name is one the workspace uses): the caller streams Arrow batches instead. While another process writes
+        the file, attaching waits up to `lock_timeout` seconds (`warehouse.duckdb.wait_for_lock`)."""
+        from activate.warehouse.duckdb import wait_for_lock
 
         alias = Path(path).stem
         if alias.lower() in _SOURCE_ALIASES_TAKEN:
             return False
-        try:
+
+        def attach() -> None:
             self.con.execute(f"ATTACH {literal(path)} AS {quote(alias)} (READ_ONLY)")
             self.con.execute(f"USE {quote(alias)}")
-        except duckdb.Error as exc:
-            raise SourceError(f"cannot open DuckDB warehouse {path}: {str(exc).strip()}") from exc
+
+        wait_for_lock(path, attach, lock_timeout, clock)
         self._source_path = str(Path(path).resolve())
         return True
 

@@ -145,7 +145,8 @@ class PlanBuilder:
         path = _duckdb_file(connection, self.project.root)
         match = self._match_field()
         try:
-            if path is not None and workspace.attach_duckdb(path):
+            lock_timeout = float(getattr(connection, "lock_timeout", 30.0))
+            if path is not None and workspace.attach_duckdb(path, lock_timeout):
                 # a DuckDB warehouse is read in place: one statement keys and hashes every row
                 self._stage(
                     workspace.source_columns,

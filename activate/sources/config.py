@@ -10,11 +10,17 @@ from activate.config.models import ConnectionSpec
 
 
 class DuckDBConnection(ConnectionSpec):
-    """An embedded DuckDB file (relative paths are relative to the project directory)."""
+    """An embedded DuckDB file (relative paths are relative to the project directory).
+
+    A source always opens the file read-only, so syncs reading one warehouse run in parallel processes;
+    `read_only: true` also forbids `state: warehouse` on it. While another process writes the file, opening waits
+    up to `lock_timeout` seconds.
+    """
 
     type: Literal["duckdb"] = "duckdb"
     path: str = ":memory:"
     read_only: bool = False
+    lock_timeout: float = Field(default=30.0, ge=0)
 
 
 class SQLiteConnection(ConnectionSpec):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from activate.clock import SYSTEM_CLOCK, Clock
 from activate.errors import SourceError
 from activate.http.errors import AuthFailed
 from activate.secrets.rotation import Rotation
@@ -38,11 +39,15 @@ def arrow_batches(con: duckdb.DuckDBPyConnection, query: str, batch_size: int) -
 class DuckDBReader:
     """Reads a DuckDB file (or memory) with the native driver: results come out as Arrow with no row loop."""
 
-    def __init__(self, connection: DuckDBConnection, project_root: Path) -> None:
+    def __init__(self, connection: DuckDBConnection, project_root: Path, clock: Clock = SYSTEM_CLOCK) -> None:
         path = duckdb_path(connection, project_root)
         if path != ":memory:" and not Path(path).exists():
             raise SourceError(f"DuckDB warehouse file {path} does not exist (check the connection's path:)")
-        self._con: duckdb.DuckDBPyConnection = connect_duckdb(connection, project_root)
+        # Read-only: a source never writes, and readers in other processes (parallel syncs) can share the file.
+        read_only = path != ":memory:"
+        self._con: duckdb.DuckDBPyConnection = connect_duckdb(
+            connection, project_root, read_only=read_only, clock=clock
+        )
 
     def columns(self, query: str) -> list[str]:
         import duckdb

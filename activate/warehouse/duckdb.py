@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from activate.clock import SYSTEM_CLOCK, Clock
 from activate.errors import SourceError
 from activate.warehouse.session import WarehouseSession, strip_query
 
@@ -34,18 +36,63 @@ def duckdb_path(connection: DuckDBConnection, project_root: Path) -> str:
     return path
 
 
-def connect_duckdb(connection: DuckDBConnection, project_root: Path) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file (read-only when the connection says so); a failure is a one-line `SourceError`."""
+T = TypeVar("T")
+_LOCK_HELD = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+_OTHER_CONFIGURATION = "different configuration"
+
+
+def connect_duckdb(
+    connection: DuckDBConnection, project_root: Path, *, read_only: bool | None = None, clock: Clock = SYSTEM_CLOCK
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file; a failure is a one-line `SourceError`.
+
+    `read_only` (default: the connection's setting) is what a source asks for: any number of processes may read a
+    file at once. Within one process DuckDB shares one instance per file and refuses a second configuration, so a
+    read-only open of a file this process already has open for writing uses that instance instead.
+    """
     import duckdb
 
     path = duckdb_path(connection, project_root)
-    try:
-        con = duckdb.connect(path, read_only=connection.read_only)
+    wanted = [connection.read_only if read_only is None else read_only]
+
+    def connect() -> duckdb.DuckDBPyConnection:
+        try:
+            con = duckdb.connect(path, read_only=wanted[0])
+        except duckdb.Error as exc:
+            if not (wanted[0] and _OTHER_CONFIGURATION in str(exc)):
+                raise
+            wanted[0] = False
+            con = duckdb.connect(path, read_only=False)
         # a SET, not connect(config=): another connection of this process to the same file keeps working
         con.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
-    except duckdb.Error as exc:
-        raise SourceError(f"cannot open DuckDB warehouse {path}: {exc}") from exc
-    return con
+        return con
+
+    return wait_for_lock(path, connect, connection.lock_timeout, clock)
+
+
+def wait_for_lock(path: str, open_file: Callable[[], T], timeout: float, clock: Clock = SYSTEM_CLOCK) -> T:
+    """`open_file()`, retried with backoff for up to `timeout` seconds while another process holds a conflicting
+    lock on the DuckDB file `path` (a writer such as `dbt build` holds it exclusively), then a one-line
+    `SourceError` naming the file and the holder's pid. Any other failure is a `SourceError` at once."""
+    import duckdb
+
+    deadline = clock.monotonic() + timeout
+    pause = 0.05
+    while True:
+        try:
+            return open_file()
+        except duckdb.Error as exc:
+            held = _LOCK_HELD.search(str(exc))
+            if held is None:
+                raise SourceError(f"cannot open DuckDB warehouse {path}: {str(exc).strip()}") from exc
+            if clock.monotonic() >= deadline:
+                raise SourceError(
+                    f"DuckDB warehouse {path} is locked by another process (PID {held.group(2)}, "
+                    f"{held.group(1)}); waited {timeout:g} s (the connection's lock_timeout): run syncs after the "
+                    "process writing it, or raise lock_timeout"
+                ) from None
+        clock.sleep(min(pause, max(0.0, deadline - clock.monotonic())))
+        pause = min(pause * 2, 1.0)
 
 
 class DuckDBSession(WarehouseSession):

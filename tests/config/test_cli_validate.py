@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests_config_support import make_warehouse
 from typer.testing import CliRunner
 
 from activate.cli.app import app
@@ -23,6 +24,8 @@ def test_validate_reports_each_broken_file_with_position_and_exit_2(case: Path, 
         shutil.copy(BROKEN / "base_activate.yml", tmp_path / "activate.yml")
         (tmp_path / "syncs").mkdir()
         shutil.copy(case, tmp_path / "syncs" / case.name)
+    if case.stem.startswith("columns_"):
+        make_warehouse(tmp_path)
     result = runner.invoke(app, ["validate", "--project-dir", str(tmp_path)], env={"COLUMNS": "300"})
     assert result.exit_code == 2, result.output
     expected = case.with_suffix(".expected").read_text().splitlines()
