@@ -376,6 +376,9 @@ def reset(
             count = store.reset(sync)
         finally:
             store.dispose()
+        from activate.plan.state_location import remember_state
+
+        remember_state(project, loaded, 0)  # an empty store is now expected: no "moved state" warning
         console.message(f"Forgot {count} rows of '{sync}'; the next run re-sends every row.")
 
     _guard(console, body)

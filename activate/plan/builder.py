@@ -271,7 +271,7 @@ class PlanBuilder:
 
 def build_plan(project: Project, sync_name: str, reader: StateReader, options: PlanOptions = PlanOptions()) -> Plan:
     """A dry run: the plan of one sync, with nothing written anywhere."""
-    from activate.plan.state_location import describe_state
+    from activate.plan.state_location import describe_state, moved_state
 
     builder = PlanBuilder(project, project.sync(sync_name), reader, options)
     try:
@@ -279,4 +279,7 @@ def build_plan(project: Project, sync_name: str, reader: StateReader, options: P
     finally:
         builder.close()
     plan.notes.insert(0, describe_state(project, builder.sync))
+    moved = None if options.full_resync else moved_state(project, builder.sync, plan.counts.state_rows)
+    if moved is not None:
+        plan.notes.insert(1, f"warning: {moved}")
     return plan
