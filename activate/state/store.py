@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -42,6 +43,11 @@ class StateStore(StateReader):
 
     def __init__(self, url: str, *, project_root: Path | None = None) -> None:
         super().__init__(url, project_root=project_root)
+        # One transaction at a time per store: a run writes from several threads (the recorder, the heartbeat, the
+        # main thread's intents), and DuckDB's Python client is not safe registering Arrow data on two connections
+        # of one database at once ("Table Function with name python_arrow_scan does not exist"). DuckDB admits one
+        # writer anyway, so this costs no parallelism.
+        self._transaction_lock = threading.RLock()
         if self.is_duckdb:
             database = sa.engine.make_url(self.url).database
             if database and database != ":memory:":
@@ -55,12 +61,13 @@ class StateStore(StateReader):
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
         """One transaction; retried as a whole while a DuckDB file is busy only at connect time."""
-        conn = self._retry_busy(self._engine.connect)
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            conn.close()
+        with self._transaction_lock:
+            conn = self._retry_busy(self._engine.connect)
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.close()
 
     def _insert(self, table: sa.Table) -> Any:
         from sqlalchemy.dialects import postgresql, sqlite
