@@ -92,6 +92,7 @@ def _wide_project(root: Path, sim: WebhookSimulator, width: int) -> ScratchProje
     return project
 
 
+@pytest.mark.slow
 def test_a_sync_mapping_1000_columns_plans_and_runs(tmp_path: Path) -> None:
     """A 1,000-column mapping once failed every run with DuckDB's "Max expression depth limit of 1000 exceeded"."""
     with WebhookSimulator() as sim:
