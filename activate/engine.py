@@ -671,12 +671,19 @@ class _Run:
             return
         new = [(r.row_key, r.row_hash or "") for r in chunk if r.destination_id is None and r.row_key not in reconciled]
         if new:
-            self.store.record_intents(self.spec.name, self.run_id, new, self.clock.now())
+            self._record_intents(new)
 
     def _guard_with_intents(self, destination: Destination, batch: WriteBatch, hashes: dict[str, str]) -> None:
         guarded = [(r.key, hashes[r.key]) for r in batch.rows if self._needs_intent(destination, r)]
         if guarded:
-            self.store.record_intents(self.spec.name, self.run_id, guarded, self.clock.now())
+            self._record_intents(guarded)
+
+    def _record_intents(self, rows: list[tuple[str, str]]) -> None:
+        # the recorder thread's flushes and intents both load Arrow rows into the DuckDB state file; two connections
+        # of one process doing that at once fail in DuckDB ("python_arrow_scan does not exist"), so the recorder is
+        # drained first (a mirror's first adds and non-idempotent writes take this path, once per chunk or batch)
+        self._recorder.drain()
+        self.store.record_intents(self.spec.name, self.run_id, rows, self.clock.now())
 
     def _reconcile(self, destination: Destination, chunk: list[PlannedRow], op: Operation) -> set[str]:
         """Rows an interrupted run may already have created: found ones are recorded, never created twice."""
