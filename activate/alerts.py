@@ -25,21 +25,22 @@ if TYPE_CHECKING:
 log = logging.getLogger("activate.alerts")
 
 WEBHOOK_OBJECT = "alerts"
-GUARDRAILS = ("max_deletes", "allow_empty_source")
 
 
 def outcomes(summary: RunSummary) -> set[str]:
     """What a run's outcome counts as for `on:`: failed, partial, guardrail (a guardrail stopped the run before any
-    write) and error_rate (`max_error_rate` failed it). A guardrail or error-rate failure is also `failed`."""
+    write) and error_rate (`max_error_rate` failed it). A guardrail or error-rate failure is also `failed`.
+    Decided from the run's typed status and failure kind, never from its error text."""
+    from activate.engine.outcome import FailureKind, RunStatus
+
     found: set[str] = set()
-    error = summary.error or ""
-    if summary.status in ("failed", "aborted"):
+    if summary.status in (RunStatus.FAILED, RunStatus.ABORTED):
         found.add("failed")
-    if summary.status == "partial":
+    if summary.status == RunStatus.PARTIAL:
         found.add("partial")
-    if summary.status == "failed" and error.startswith("max_error_rate:"):
+    if summary.status == RunStatus.FAILED and summary.failure_kind is FailureKind.ERROR_RATE:
         found.add("error_rate")
-    if summary.status == "failed" and any(error.startswith(f"{name}:") for name in GUARDRAILS):
+    if summary.status == RunStatus.FAILED and summary.failure_kind is FailureKind.GUARDRAIL:
         found.add("guardrail")
     return found
 

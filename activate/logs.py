@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 LOGGER = "activate"
 FORMAT_ENV = "ACTIVATE_LOG_FORMAT"
-FIELDS = ("run_id", "sync", "batch", "counts")
+FIELDS = ("run_id", "sync", "batch", "counts", "status", "failure_kind")
 
 log = logging.getLogger(LOGGER)
 
@@ -53,6 +53,8 @@ def log_event(
     sync: str,
     batch: int | None = None,
     counts: dict[str, int] | None = None,
+    status: str | None = None,
+    failure_kind: str | None = None,
     level: int = logging.INFO,
 ) -> None:
     """Log one engine event; cheap when nobody listens (the batch path calls it once per recorded batch)."""
@@ -63,6 +65,9 @@ def log_event(
         extra["batch"] = batch
     if counts is not None:
         extra["counts"] = counts
+    if status is not None:
+        extra["status"] = status
+        extra["failure_kind"] = failure_kind
     log.log(level, message, extra=extra)
 
 

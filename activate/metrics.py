@@ -1,7 +1,8 @@
 """Prometheus metrics of scheduled runs, on a registry of their own, served with `/metrics` and `/healthz`.
 
 Series (labels): `activate_rows_total{sync,status}`, `activate_api_calls_total{sync}`,
-`activate_throttled_seconds_total{sync}`, `activate_runs_total{sync,status}` (counters over this process's runs),
+`activate_throttled_seconds_total{sync}`, `activate_runs_total{sync,status}`, `activate_run_failures_total{sync,kind}`
+(kind: the run's `FailureKind`; counters over this process's runs),
 `activate_run_duration_seconds{sync}` and `activate_last_success_timestamp_seconds{sync}` (gauges of the last run).
 A registry per `Metrics` (never prometheus_client's global one) so tests and several schedulers in one process never
 see each other's numbers.
@@ -35,6 +36,9 @@ class Metrics:
             "activate_throttled_seconds", "Seconds spent waiting on rate limits.", ["sync"], registry=r
         )
         self.runs = Counter("activate_runs", "Runs finished, by status.", ["sync", "status"], registry=r)
+        self.failures = Counter(
+            "activate_run_failures", "Runs that did not succeed, by failure kind.", ["sync", "kind"], registry=r
+        )
         self.duration = Gauge("activate_run_duration_seconds", "Duration of the last run.", ["sync"], registry=r)
         self.last_success = Gauge(
             "activate_last_success_timestamp_seconds",
@@ -56,11 +60,13 @@ class Metrics:
             finally:
                 store.dispose()
             if success is not None:
-                finished = aware(success["finished_at"] or success["started_at"])
+                finished = aware(success.finished_at or success.started_at)
                 self.last_success.labels(name).set(finished.timestamp())
 
     def observe(self, outcome: ScheduledRun) -> None:
         """Count one scheduled run; a skipped window (another replica ran it) counts nothing."""
+        from activate.engine.outcome import FailureKind, RunStatus
+
         summary = outcome.summary
         if summary is None:
             return
@@ -71,9 +77,11 @@ class Metrics:
                 self.rows.labels(sync, status).inc(count)
         self.api_calls.labels(sync).inc(summary.api_calls)
         self.throttled.labels(sync).inc(summary.throttled_seconds)
-        self.runs.labels(sync, summary.status).inc()
+        self.runs.labels(sync, RunStatus(summary.status).value).inc()
+        if summary.failure_kind is not None:
+            self.failures.labels(sync, FailureKind(summary.failure_kind).value).inc()
         self.duration.labels(sync).set(outcome.duration_seconds)
-        if summary.status == "succeeded" and outcome.finished_at is not None:
+        if summary.status == RunStatus.SUCCEEDED and outcome.finished_at is not None:
             self.last_success.labels(sync).set(outcome.finished_at.timestamp())
 
     def render(self) -> bytes:

@@ -19,6 +19,7 @@ from activate.http.errors import (
     RateLimited,
     TerminalError,
     TransientError,
+    Unreachable,
     WriterError,
 )
 from activate.http.limiter import Permit, RateLimiter, WindowLimiter
@@ -40,6 +41,7 @@ __all__ = [
     "RunStats",
     "TerminalError",
     "TransientError",
+    "Unreachable",
     "WindowLimiter",
     "WriterError",
     "caller_for",

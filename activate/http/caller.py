@@ -15,6 +15,7 @@ from activate.http.errors import (
     QuotaExhausted,
     RateLimited,
     TransientError,
+    Unreachable,
     WriterError,
 )
 from activate.http.limiter import RateLimiter, WindowLimiter
@@ -35,7 +36,8 @@ class ApiCaller:
     - `RateLimited`: the whole connection pauses for Retry-After (or the throttle backoff) and backs its rate
       off; retried without spending attempts, until one call has waited `max_throttled_seconds`;
     - `TransientError`: full-jitter backoff, up to `max_attempts`; never re-sent when the call is not idempotent
-      and the request may have reached the server (`sent=True`);
+      and the request may have reached the server (`sent=True`); `Unreachable`: two attempts at most (one for a
+      TLS verification failure), then noted in `stats.unreachable` for the engine;
     - `AuthExpired`: `refresh()` once, then retry; a second one (or no `refresh`) raises `AuthFailed`;
     - `QuotaExhausted`, `TerminalError`: raised at once (a vendor quota error also closes the budget for the day).
 
@@ -120,7 +122,9 @@ class ApiCaller:
                     continue
                 if isinstance(error, TransientError):
                     failures += 1
-                    if failures >= self.policy.max_attempts or (error.sent and not idempotent):
+                    if failures >= self._attempts_for(error) or (error.sent and not idempotent):
+                        if isinstance(error, Unreachable):
+                            stats.note_unreachable(error)
                         if error is exc:
                             raise
                         raise error from exc
@@ -134,6 +138,13 @@ class ApiCaller:
             self.limiter.release(permit)
             self.limiter.recover()
             return result
+
+    def _attempts_for(self, error: TransientError) -> int:
+        """How many attempts a transient failure gets: an unreachable destination two at most (one when trying
+        again cannot help), so a run against a dead endpoint fails in two attempts' time, not five."""
+        if isinstance(error, Unreachable):
+            return min(self.policy.max_attempts, 2 if error.retryable else 1)
+        return self.policy.max_attempts
 
 
 def _build_limiter(key: str, limits: RateLimits, clock: Clock) -> RateLimiter:

@@ -10,14 +10,17 @@ Retry decisions are made from the returned type (see `activate.http.errors`), ne
     5xx               TransientError
     other 4xx         TerminalError
 
-Exceptions: connect errors and connect timeouts -> TransientError(sent=False), because the request never left;
-read/write timeouts, resets and protocol errors -> TransientError(sent=True), because the server may have acted.
+Exceptions: a destination that cannot be reached or does not answer -> `Unreachable` (a `TransientError`): TLS
+verification failures (never retried), refused connections, unresolved names and connect timeouts (sent=False,
+the request never left), read timeouts (sent=True). Resets and protocol errors -> TransientError(sent=True),
+because the server may have acted. Decided from the exception types in the cause chain, never from messages.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import ssl
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -25,7 +28,15 @@ from functools import cache
 from typing import Any
 
 from activate.clock import SYSTEM_CLOCK
-from activate.http.errors import AuthExpired, RateLimited, TerminalError, TransientError, WriterError
+from activate.http.errors import (
+    AuthExpired,
+    AuthFailed,
+    RateLimited,
+    TerminalError,
+    TransientError,
+    Unreachable,
+    WriterError,
+)
 
 MAX_RETRY_AFTER_SECONDS = 300.0
 _TRANSIENT_4XX = frozenset({408, 423, 425})
@@ -98,6 +109,9 @@ def classify_response(
         return RateLimited(message, retry_after=retry_after)
     if status == 401:
         return AuthExpired(message)
+    if status == 403:
+        # the credentials are valid but lack a permission (a scope, an IP allow list): no row can fix that
+        return AuthFailed(message, code="HTTP_403", status=403)
     if status >= 500 or status in _TRANSIENT_4XX:
         return TransientError(message, status=status, code=f"HTTP_{status}")
     return TerminalError(message, status=status, code=f"HTTP_{status}")
@@ -158,9 +172,56 @@ def transport_error(exc: BaseException) -> TransientError | None:
         return None
     name = type(exc).__name__
     message = f"{name}: {exc}" if str(exc) else name
+    target = _target_of(exc)
+    for cause in _chain(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = f"certificate verify failed: {cause.verify_message or cause.reason or cause}"
+            return Unreachable(message, target=target, reason=reason, code="TLS_ERROR", retryable=False)
+        if isinstance(cause, ssl.SSLError):
+            reason = f"TLS handshake failed: {cause.reason or cause}"
+            return Unreachable(message, target=target, reason=reason, code="TLS_ERROR")
     if _surely_not_sent(exc, not_sent):
-        return TransientError(message, code="CONNECT_ERROR", sent=False)
-    return TransientError(message, code="TIMEOUT" if isinstance(exc, timeouts) else "CONNECTION_ERROR", sent=True)
+        reason = _unreachable_reason(exc, timeouts)
+        return Unreachable(message, target=target, reason=reason, code="CONNECT_ERROR", sent=False)
+    if isinstance(exc, timeouts):
+        return Unreachable(message, target=target, reason="no answer within the timeout", code="TIMEOUT", sent=True)
+    return TransientError(message, code="CONNECTION_ERROR", sent=True)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps (`__cause__`, `__context__`, urllib3's `reason`, requests' first arg)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not s for s in seen):
+        seen.append(current)
+        reason = getattr(current, "reason", None)
+        wrapped = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        current = reason if isinstance(reason, BaseException) else wrapped or current.__cause__ or current.__context__
+    return seen
+
+
+def _unreachable_reason(exc: BaseException, timeouts: tuple[type[BaseException], ...]) -> str:
+    for cause in _chain(exc):
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return f"name not resolved ({cause.strerror or cause})"
+    if isinstance(exc, timeouts):
+        return "no connection within the timeout"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _target_of(exc: BaseException) -> str:
+    """The URL a failed request was for (httpx and requests keep it on the exception), without its query."""
+    try:
+        request = getattr(exc, "request", None)  # httpx raises RuntimeError when the request is not set
+    except RuntimeError:
+        request = None
+    url = getattr(request, "url", None) or getattr(exc, "url", None)
+    if url is None:
+        return ""
+    return str(url).split("?", 1)[0]
 
 
 def classify_exception(exc: BaseException) -> WriterError:

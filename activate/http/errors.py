@@ -5,9 +5,13 @@
          ├─ RateLimited             429, Slack `ratelimited`, HubSpot TEN_SECONDLY_ROLLING: wait, then retry
          │                          (waiting never spends the row's retry budget)
          ├─ TransientError          5xx, timeouts, resets, HubSpot 423, Salesforce UNABLE_TO_LOCK_ROW:
-         │                          back off with jitter and retry; `sent=False` when the request surely never
-         │                          reached the server (connect error), which makes even a non-idempotent call
-         │                          safe to retry
+         │   │                      back off with jitter and retry; `sent=False` when the request surely never
+         │   │                      reached the server (connect error), which makes even a non-idempotent call
+         │   │                      safe to retry
+         │   └─ Unreachable         not about any row: DNS, connection refused, TLS verification, connect or read
+         │                          timeout. Retried once at most (TLS verification never); the caller notes it
+         │                          in `RunStats`, and a run whose batches all end this way fails (kind
+         │                          `connection`) with the cause, its rows left pending
          ├─ AuthExpired             401, INVALID_SESSION_ID: refresh credentials once, then retry
          ├─ QuotaExhausted          HubSpot DAILY, Salesforce REQUEST_LIMIT_EXCEEDED, our own daily budget:
          │                          stop the run cleanly (status partial), unsent rows stay pending
@@ -59,6 +63,40 @@ class TransientError(WriterError):
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None, sent: bool = True) -> None:
         super().__init__(message, code=code or "TRANSIENT", status=status)
         self.sent = sent
+
+
+class Unreachable(TransientError):
+    """The destination cannot be reached or does not answer; nothing about the rows.
+
+    `message` is the transport exception as it was raised ("ConnectError: ..."); `target` is the URL that was
+    tried and `reason` the cause in a few words ("certificate verify failed: self-signed certificate", "connection
+    refused", "no answer within the timeout"); `cause` puts them in the one line a failed run reports.
+    `retryable=False` when trying again cannot help (a certificate the client does not trust).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        target: str,
+        reason: str,
+        code: str = "CONNECT_ERROR",
+        sent: bool = False,
+        retryable: bool = True,
+    ) -> None:
+        super().__init__(message, code=code, sent=sent)
+        self.target = target
+        self.reason = reason
+        self.retryable = retryable
+
+    @property
+    def cause(self) -> str:
+        """`cannot reach https://host/path: certificate verify failed: ...`"""
+        return (
+            f"cannot reach {self.target}: {self.reason}"
+            if self.target
+            else f"cannot reach the destination: {self.reason}"
+        )
 
 
 class AuthExpired(WriterError):

@@ -41,7 +41,17 @@ def _v3_associations(conn: sa.Connection) -> None:
     schema.associations.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1_initial, _v2_run_approval_and_target, _v3_associations]
+def _v4_failure_kind(conn: sa.Connection) -> None:
+    """`activate_runs.failure_kind`: why a run failed, typed (`activate.engine.outcome.FailureKind`)."""
+    _add_missing_columns(conn, schema.runs, ["failure_kind"])
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [
+    _v1_initial,
+    _v2_run_approval_and_target,
+    _v3_associations,
+    _v4_failure_kind,
+]
 LATEST = len(MIGRATIONS)
 
 

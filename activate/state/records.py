@@ -83,7 +83,7 @@ class RunRecord(_Record):
     """One row of `activate_runs`.
 
     `status` and `failure_kind` are the stored text of `activate.engine.outcome.RunStatus` / `FailureKind`
-    (`failure_kind` is None for runs that did not fail, and for runs recorded before schema version 2).
+    (`failure_kind` is None for runs that did not fail, and for runs recorded before schema version 4).
     """
 
     run_id: str

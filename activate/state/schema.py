@@ -51,6 +51,7 @@ runs = sa.Table(
     sa.Column("approved_by", sa.String(200)),
     sa.Column("approval_reason", sa.Text),
     sa.Column("target", sa.String(100)),  # the `targets:` entry the run used, when the project has targets
+    sa.Column("failure_kind", sa.String(20)),  # v4: activate.engine.outcome.FailureKind; null when not failed
 )
 
 row_results = sa.Table(

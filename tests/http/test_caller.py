@@ -170,13 +170,13 @@ def test_a_non_idempotent_call_that_surely_never_left_is_retried(sim: WebhookSim
     def flaky_then_up() -> httpx.Response:
         nonlocal attempts
         attempts += 1
-        if attempts == 3:
+        if attempts == 2:  # an unreachable destination gets two attempts (then the run fails with the cause)
             poster.url = None
         return send()
 
     caller, stats = new_caller(clock), RunStats()
     caller.call(flaky_then_up, stats=stats, idempotent=False)
-    assert attempts == 3
+    assert attempts == 2
     assert (sim.requests, sim.applied["a"]) == (1, 1)
 
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from activate.http.classify import classify_exception, classify_response, parse_retry_after, transport_error
-from activate.http.errors import AuthExpired, RateLimited, TerminalError, TransientError
+from activate.http.errors import AuthExpired, AuthFailed, RateLimited, TerminalError, TransientError
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -31,7 +31,7 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
         (502, TransientError),
         (503, TransientError),
         (400, TerminalError),
-        (403, TerminalError),
+        (403, AuthFailed),  # a TerminalError: the credentials lack a permission
         (404, TerminalError),
         (422, TerminalError),
     ],

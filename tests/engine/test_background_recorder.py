@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from activate.recording import BackgroundRecorder
+from activate.engine.background import BackgroundRecorder
 
 
 def test_flushes_are_written_in_order_on_another_thread() -> None:

@@ -1,4 +1,5 @@
-"""`BackgroundRecorder`: a run's recorded batches written to the state store on a thread of their own.
+"""`BackgroundRecorder`: a run's recorded batches written to the state store on a thread of their own (the
+`Recorder`'s writer).
 
 Why: on a fast destination, saving results was 67% of the run's main thread (a DuckDB state file costs a connect,
 a transaction and a checkpoint per flush, ~0.15-0.6 s), and while the main thread saved, no batch was rendered or
