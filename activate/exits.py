@@ -11,7 +11,8 @@ FAILED = 1
 INVALID = 2
 PARTIAL = 3
 GUARDRAIL_TRIPPED = 4
-INTERRUPTED = 130
+INTERRUPTED = 130  # 128 + SIGINT
+TERMINATED = 143  # 128 + SIGTERM
 
 EXIT_CODES: dict[int, str] = {
     SUCCEEDED: "succeeded (`run`), nothing tripped (`plan`), the project is valid (`validate`)",
@@ -19,5 +20,6 @@ EXIT_CODES: dict[int, str] = {
     INVALID: "invalid configuration or usage (every issue printed as file:line:col)",
     PARTIAL: "partial: some rows failed or were rejected, the rest synced",
     GUARDRAIL_TRIPPED: "`plan`: a guardrail trips on the plan (CI can gate on it)",
-    INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); batches in flight were recorded",
+    INTERRUPTED: "`run` stopped by Ctrl-C (SIGINT): batches in flight finished and were recorded, the run aborted",
+    TERMINATED: "`run` stopped by SIGTERM: batches in flight finished and were recorded, the run aborted",
 }

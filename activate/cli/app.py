@@ -12,6 +12,7 @@ import errno
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -99,14 +100,29 @@ def _console(json_output: bool) -> Console:
     return make_console(json_output)
 
 
-def _terminate_gracefully() -> None:
-    """SIGTERM (cron, Kubernetes, the scheduler) interrupts like Ctrl-C: the run is recorded, its lock released."""
+class _GracefulStop:
+    """SIGTERM and Ctrl-C ask the running sync to stop gracefully: its batches in flight finish and are recorded,
+    the run ends `aborted` (kind `interrupted`), and `activate run` exits 128 + the signal (130 for SIGINT, 143 for
+    SIGTERM). A second signal interrupts at once."""
 
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
 
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, handler)
+    def install(self) -> None:
+        for name in ("SIGINT", "SIGTERM"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.signum = signum
+        self.event.set()
+
+    @property
+    def exit_code(self) -> int | None:
+        return 128 + self.signum if self.signum is not None else None
 
 
 @app.command()
@@ -258,12 +274,14 @@ def run(
         Path | None, typer.Option("--log-file", metavar="PATH", help="Also append the run's logs (INFO) to PATH.")
     ] = None,
 ) -> None:
-    """Run syncs once, dependencies first. Exit: 0 succeeded, 1 failed, 2 invalid config, 3 partial."""
+    """Run syncs once, dependencies first. Exit: 0 succeeded, 1 failed, 2 invalid config, 3 partial, 130 stopped
+    by Ctrl-C (SIGINT), 143 stopped by SIGTERM (batches in flight finish and are recorded; the run ends aborted)."""
     from activate.logs import configure
 
     configure(log_format, log_file=log_file)
     console = _console(json_output)
-    _terminate_gracefully()
+    stop = _GracefulStop()
+    stop.install()
 
     def body() -> int:
         import dataclasses
@@ -283,7 +301,8 @@ def run(
             options = approval_options(options, approve_deletes, reason)
         project = _project(project_dir, target, console)
         names = _selected(project, selectors, select, exclude)
-        return run_syncs(console, project, names, options, ask=approve)
+        code = run_syncs(console, project, names, options, ask=approve, stop=stop.event)
+        return stop.exit_code or code
 
     code = _guard(console, body)
     raise typer.Exit(code)

@@ -72,6 +72,8 @@ class JsonConsole:
 
     def summary(self, summary: RunSummary) -> None:
         self.emit("run", summary.to_dict())
+        if summary.error and summary.status in ("failed", "aborted"):
+            self.error(summary.error)
 
     def runs(self, runs: Sequence[dict[str, Any]]) -> None:
         for run in runs:
@@ -187,7 +189,9 @@ class RichConsole:
             + (f", {summary.throttled_seconds:.1f}s throttled" if summary.throttled_seconds else "")
         )
         if summary.error:
-            self.out.print(f"  [{style}]{summary.error}[/]")
+            # a run that failed or was stopped says why on stderr (one line), where cron and CI look for it
+            stream = self.err if summary.status in ("failed", "aborted") else self.out
+            stream.print(f"  [{style}]{summary.error}[/]", soft_wrap=True)
 
     def runs(self, runs: Sequence[dict[str, Any]]) -> None:
         from rich.table import Table

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import os
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -46,17 +47,26 @@ def approval_options(options: RunOptions, approve_deletes: int | None, reason: s
 
 
 def run_syncs(
-    console: Console, project: Project, names: Sequence[str], options: RunOptions, *, ask: bool = False
+    console: Console,
+    project: Project,
+    names: Sequence[str],
+    options: RunOptions,
+    *,
+    ask: bool = False,
+    stop: threading.Event | None = None,
 ) -> int:
     """Run each sync once, in order; the most severe exit code wins. `ask`: show each plan and ask before passing
-    a tripped `max_deletes`."""
+    a tripped `max_deletes`. `stop` (set by SIGTERM / Ctrl-C) ends the running sync gracefully and starts no
+    other."""
     from activate.alerts import send_alerts
     from activate.engine import run_sync
 
     codes = []
     for name in names:
+        if stop is not None and stop.is_set():
+            break
         chosen = _ask_approval(console, project, name, options) if ask else options
-        summary = run_sync(project, name, chosen, observer=console)
+        summary = run_sync(project, name, chosen, observer=console, stop=stop)
         console.summary(summary)
         send_alerts(project, summary)
         codes.append(summary.exit_code)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import threading
 from datetime import date
+from typing import TYPE_CHECKING
 
 from activate.clock import Clock
-from activate.config.models import CountOrPercent
 from activate.http.errors import QuotaExhausted
+
+if TYPE_CHECKING:
+    # type-only: importing activate.config here would load the whole config package (and through it the
+    # secrets layer, which imports this toolkit)
+    from activate.config.models import CountOrPercent
 
 
 class QuotaBudget:

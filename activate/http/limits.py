@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from activate.config.models import CountOrPercent, RateLimitSpec
+if TYPE_CHECKING:
+    # type-only: importing activate.config here would load the whole config package (and through it the
+    # secrets layer, which imports this toolkit)
+    from activate.config.models import CountOrPercent, RateLimitSpec
 
 
 @dataclass(frozen=True)
