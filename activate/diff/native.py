@@ -28,7 +28,7 @@ from activate.diff.classify import (
     totals_sql,
 )
 from activate.diff.dialects import payload_sql, snapshot_select
-from activate.diff.workspace import DiffCounts, InvalidRow, MatchField, PlannedRow
+from activate.diff.outcome import DiffCounts, InvalidRow, MatchField, PlannedRow
 from activate.warehouse.session import WarehouseSession
 from activate.warehouse.target import NativeTarget
 

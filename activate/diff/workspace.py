@@ -41,7 +41,6 @@ from activate.diff.canonical import (
     staged_name,
 )
 from activate.diff.classify import (
-    DUPLICATE_KEY,
     classify_sql,
     counts_sql,
     dupes_sql,
@@ -50,6 +49,7 @@ from activate.diff.classify import (
     synced_count_sql,
     totals_sql,
 )
+from activate.diff.outcome import DiffCounts, InvalidRow, MatchField, PlannedRow
 from activate.errors import SourceError
 from activate.warehouse.duckdb import duckdb_memory_limit
 
@@ -65,46 +65,7 @@ _WS = "memory.main"
 _SOURCE_ALIASES_TAKEN = {"memory", "temp", "system", "main", "activate_state_db"}
 _PLANNED = ("row_key", "kind", "destination_id", "has_intent", "intent_hash")
 
-
-@dataclass(frozen=True)
-class DiffCounts:
-    """What the diff found."""
-
-    rows_read: int
-    added: int
-    changed: int
-    removed: int
-    unchanged: int
-    invalid: int
-    held_back: int  # rejected earlier with the same data: not re-sent until the data changes
-    config_changed: int  # rows synced under another configuration (re-sent once)
-    state_rows: int
-    duplicate_match: int = 0  # rows (among `invalid`) sharing their match value with a row of smaller key
-
-
-@dataclass(frozen=True)
-class PlannedRow:
-    """A row the diff selected, with the hash and payload of the data that will be sent."""
-
-    row_key: str
-    kind: str  # added | changed | removed
-    row_hash: str | None
-    payload: str | None
-    destination_id: str | None
-    has_intent: bool
-    intent_hash: str | None
-
-
-@dataclass(frozen=True)
-class InvalidRow:
-    """A snapshot row that cannot be sent: null key, duplicate key or match value, NaN, bytes."""
-
-    row_key: str
-    reason: str
-    code: str = DUPLICATE_KEY
-
-
-MatchField = tuple[str, str]  # (source column the match field reads, destination field name)
+__all__ = ["DiffCounts", "DiffWorkspace", "InvalidRow", "MatchField", "PlannedRow"]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from activate.config.hints import closest
 from activate.errors import ConfigIssue
 
 if TYPE_CHECKING:
@@ -232,6 +231,8 @@ class DbtResolver:
             hint = "enable it in the dbt project, or read another model"
         else:
             message = f"dbt model '{name}' is not in {self._shown(manifest.path)}"
+            from activate.config.hints import closest  # lazy: activate.config's loader imports this module
+
             guess = closest(name, list(manifest.models))
             refresh = f"if it is new or renamed, {_PARSE_HINT.format(dir=self._shown(self.project_dir))}"
             hint = f"did you mean '{guess}'? ({refresh})" if guess else refresh
