@@ -357,6 +357,8 @@ def _missing(project: Project, sync: LoadedSync, model: DbtModel) -> list[Config
         if column in documented:
             continue
         line, col = sync.positions.at(path)
+        from activate.config.hints import closest  # lazy: activate.config's loader imports this module
+
         guess = closest(column, documented)
         hint = (f"did you mean '{guess}'? " if guess else "") + (
             "if the model has it, document it in the model's YAML, or check against the warehouse with "

@@ -111,12 +111,14 @@ class WarehouseStateStore(StateStore):
     def record_batches(self, batches: Sequence[RecordedBatch]) -> None:
         if not batches:
             return
-        with self.transaction() as conn:
-            append_results(conn, batches)
-        self.warehouse.apply(batches)
+        with self._transaction_lock:  # the warehouse session is one connection: one thread at a time
+            with self.transaction() as conn:
+                append_results(conn, batches)
+            self.warehouse.apply(batches)
 
     def record_intents(self, sync_name: str, run_id: str, rows: Sequence[tuple[str, str]], now: datetime) -> None:
-        self.warehouse.record_intents(sync_name, run_id, rows, now)
+        with self._transaction_lock:
+            self.warehouse.record_intents(sync_name, run_id, rows, now)
 
     def reset(self, sync_name: str) -> int:
         super().reset(sync_name)
