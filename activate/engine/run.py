@@ -92,13 +92,20 @@ def run_sync(
     Every other failure is recorded on the run and returned as status `failed`. `stop`, when set, ends the run
     after the batches in flight (a graceful shutdown): status `aborted`, rows not sent stay pending.
     """
+    from activate.plan.state_location import moved_state, remember_state
+
     sync = project.sync(sync_name)
     # One secret session per run: each provider secret is fetched once, when the first connection needing it opens.
     with secret_scope(new_session(project)):
         store = open_state_store(project, sync)
-        run = _Run(project, sync, store, options, clock, observer or _NoObserver(), stop or threading.Event())
         try:
-            return run.execute()
+            moved = moved_state(project, sync, store.state_count(sync.name))
+            if moved is not None and sync.spec.destination.mode == "mirror" and not options.full_resync:
+                raise GuardrailError(f"refusing to run: {moved}")
+            run = _Run(project, sync, store, options, clock, observer or _NoObserver(), stop or threading.Event())
+            summary = run.execute()
+            remember_state(project, sync, store.state_count(sync.name))
+            return summary
         finally:
             store.dispose()
 
