@@ -96,6 +96,9 @@ def _seed(project: ScratchProject, native: bool) -> None:
     connection = loaded.connection(sync.spec.source.connection)
     target = native_target(loaded, sync) or NativeTarget(connection, "activate", separate_state=True)
     diff = NativeDiff(open_session(target, loaded.root, "activate:bench:seed"), target, SYNC)
+    if diff.session.dialect == "duckdb":
+        # seeding only: the state table's primary-key index is built in memory (10M keys exceed the plan's limit)
+        diff.session.execute("SET memory_limit = '8GB'")
     try:
         diff.stage_snapshot(sync.query, ["id"], sorted(MAPPING.values()))
         select = (
