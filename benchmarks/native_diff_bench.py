@@ -140,7 +140,8 @@ def _measure(project: ScratchProject) -> dict[str, Any]:
     )
     if child.returncode != 0:
         raise SystemExit(child.stderr[-3000:])
-    result: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+    last = [line for line in child.stdout.splitlines() if line.startswith("{")][-1]
+    result: dict[str, Any] = json.loads(last)
     return result
 
 

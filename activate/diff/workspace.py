@@ -98,6 +98,8 @@ class DiffWorkspace:
             },
         )
         self.con.execute("SET TimeZone = 'UTC'")
+        # a long statement would draw DuckDB's progress bar on stdout, inside `plan --json` output
+        self.con.execute("SET enable_progress_bar = false")
         self._hashed: list[str] = []
         self._kinds: dict[str, JsonKind] = {}
         self._attached = False
@@ -373,6 +375,7 @@ class DiffWorkspace:
         (timestamps are rendered in UTC) and the attached warehouse as default catalog."""
         cursor = self.con.cursor()
         cursor.execute("SET TimeZone = 'UTC'")
+        cursor.execute("SET enable_progress_bar = false")
         if self._source_path is not None:
             cursor.execute(f"USE {quote(Path(self._source_path).stem)}")
         return cursor

@@ -65,6 +65,8 @@ def connect_duckdb(
             con = duckdb.connect(path, read_only=False)
         # a SET, not connect(config=): another connection of this process to the same file keeps working
         con.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
+        # a long query would draw DuckDB's progress bar on stdout, inside `plan --json` output
+        con.execute("SET enable_progress_bar = false")
         return con
 
     return wait_for_lock(path, connect, connection.lock_timeout, clock)
