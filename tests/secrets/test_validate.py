@@ -61,6 +61,7 @@ def test_validate_never_calls_a_provider_and_check_connections_reports_each_refe
     bao.put("validate/hook", token="validate-hook-token")
     moto.put("validate/key", "validate-api-key")
     root = write(tmp_path, both_providers(bao, moto))
+    duckdb.connect(str(root / "w.duckdb")).close()  # the warehouse exists: --check-connections reads only secrets
     vault_before, aws_before = len(bao.requests()), moto.requests()
 
     result = CliRunner().invoke(app, ["validate", "--project-dir", str(root)])
