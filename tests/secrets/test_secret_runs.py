@@ -159,6 +159,7 @@ def test_rotation_to_a_refused_value_fails_auth_after_one_reread(tmp_path: Path,
         assert result.exit_code == 1, result.output
         summary = json.loads(result.stdout.strip().splitlines()[-1])
         assert summary["status"] == "failed"
+        assert summary["failure_kind"] == "auth"  # typed: alerts, metrics and exit codes read this, not the text
         # opened with the old value, refused, re-read once (the new value), refused again: one line, no loop
         assert bao.secret_reads("hook-bad") == reads + 2
         assert len(set(sim.refused)) == len(sim.refused) or len(sim.refused) <= 2 * 4
@@ -181,6 +182,7 @@ def test_an_unchanged_secret_is_not_retried(tmp_path: Path, bao: Bao) -> None:
         project = hook_project(tmp_path, bao, sim, 300, path="hook-same")
         summary = project.run("people_hook")
         assert summary.status == "failed"
+        assert summary.failure_kind == "auth"
         assert summary.error.endswith(
             "refused after re-reading the secret; the secret is unchanged (rotate it in the provider, or fix its grant)"
         )
