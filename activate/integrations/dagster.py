@@ -131,8 +131,12 @@ def _sync_asset(
 
 
 def run_metadata(summary: RunSummary) -> dict[str, Any]:
-    """What a materialization records: the run id and status, the row counts, API calls, and the error if any."""
-    metadata: dict[str, Any] = {"run_id": summary.run_id, "status": summary.status}
+    """What a materialization records: the run id, status and failure kind, the row counts, API calls, and the
+    error if any."""
+    # Dagster serialises only plain values (a StrEnum member is refused), so the typed status goes as its text.
+    metadata: dict[str, Any] = {"run_id": summary.run_id, "status": str(summary.status.value)}
+    if summary.failure_kind is not None:
+        metadata["failure_kind"] = str(summary.failure_kind.value)
     metadata.update({name: dg.MetadataValue.int(getattr(summary, name)) for name in METADATA_FIELDS})
     if summary.error:
         metadata["error"] = summary.error
