@@ -54,7 +54,10 @@ if TYPE_CHECKING:
 class RowOp:
     """One row to write.
 
-    `fields` are the rendered destination fields (JSON-ready values), `None` for deletes.
+    `fields` are the rendered destination fields (JSON-ready values), `None` for deletes. An UPDATE/UPSERT row may
+    carry a subset of the mapped fields (only the changed ones, always with the sync's match field when it has one),
+    and rows of one batch may carry different subsets: a writer sends exactly the fields it is given, and a `None`
+    value clears that field in the destination.
     `destination_id` is the id stored from the row's last confirmed write, if any.
     `match_value` is the value of the sync's `match` field (external id) for this row, when the sync has one.
     """
@@ -181,6 +184,15 @@ class DestinationPlugin(Protocol):
     connection_model: type[BaseModel]
 
     def capabilities(self) -> Capabilities: ...
+
+    def partial_updates(self, spec: DestinationSpec) -> str | None:
+        """Whether this sync's changed rows may be sent with only their changed fields (plus the match field).
+
+        None: they may (`update: changed_fields` then sends each UPDATE/UPSERT row with just those fields, rows of
+        one batch carrying different subsets). Otherwise the reason the full row is sent, one sentence, which
+        `plan` prints. Decided from the spec alone (mode, match, object), without calling the vendor.
+        """
+        ...
 
     def create(self, connection: Any, context: WriteContext) -> Destination:
         """Build the writer (importing the vendor SDK only now)."""

@@ -5,8 +5,10 @@
                         (200 {"results": [...]} with ids for every batch when `per_row_results` is on)
     HEAD /<object>   -> 200 (the writer's reachability check)
 
-Records are kept per object by row key: upsert replaces, update refuses an unknown key, insert appends (a second
-insert of a key is a duplicate record, as an append-only endpoint would make), delete removes. A request whose
+Records are kept per object by row key: upsert and update merge the row's fields into the record (a field the row
+does not carry keeps its value, a null stores null: what an endpoint does with `update: changed_fields` rows),
+update refuses an unknown key, insert appends (a second insert of a key is a duplicate record, as an append-only
+endpoint would make), delete removes. A request whose
 Idempotency-Key already succeeded is answered with the stored answer and not applied again.
 
 Fault switches, all thread-safe and changeable while serving: `throttle_share` (a random share of requests

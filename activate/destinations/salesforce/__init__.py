@@ -13,6 +13,8 @@ from activate.destinations.salesforce.config import DEFAULT_LIMITS, SalesforceCo
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from activate.config.models import DestinationSpec
+
 
 class SalesforcePlugin:
     """The registry's view of the Salesforce destination (`type: salesforce`)."""
@@ -24,6 +26,11 @@ class SalesforcePlugin:
         from activate.destinations.salesforce.writer import capabilities
 
         return capabilities(DEFAULT_LIMITS.max_concurrency)
+
+    def partial_updates(self, spec: DestinationSpec) -> str | None:
+        """Always: sObject Collections update/upsert (PATCH) change only the fields in the body, and a Bulk API 2.0
+        job ignores fields a row leaves empty (`#N/A` sets null)."""
+        return None
 
     def create(self, connection: Any, context: WriteContext) -> Destination:
         from activate.destinations.salesforce.writer import SalesforceDestination

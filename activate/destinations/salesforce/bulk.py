@@ -56,7 +56,12 @@ class BulkTarget:
 
 
 def csv_cell(value: Any) -> str:
-    """A field value as Bulk API reads it: `#N/A` sets null (an empty cell would leave the field unchanged)."""
+    """A field value as Bulk API reads it: `#N/A` sets null (an empty cell would leave the field unchanged).
+
+    Salesforce's "Valid CSV Record Rows": empty field values are ignored on update; `#N/A` sets a field to null.
+    So a CSV cannot carry an empty string: a source `""` is sent as `#N/A` too. Nothing is lost, since Salesforce
+    saves an empty text value as null through every API (a REST `""` reads back as null as well).
+    """
     if value is None or value == "":
         return "#N/A"
     if isinstance(value, bool):
@@ -73,7 +78,11 @@ def csv_cell(value: Any) -> str:
 def csv_parts(
     target: BulkTarget, rows: Sequence[RowOp], payloads: Mapping[str, Mapping[str, Any]]
 ) -> Iterator[tuple[list[RowOp], str]]:
-    """The rows as CSV documents of at most MAX_JOB_BYTES / MAX_JOB_ROWS each (usually exactly one)."""
+    """The rows as CSV documents of at most MAX_JOB_BYTES / MAX_JOB_ROWS each (usually exactly one).
+
+    The header is the union of the rows' fields. Rows of a partial update carry different fields: a cell of a
+    field its row does not carry stays empty, which Bulk API 2.0 reads as "leave unchanged" (`#N/A` clears).
+    """
     columns = [target.external_field] + sorted(
         {name for row in rows for name in payloads[row.key] if name != target.external_field}
     )

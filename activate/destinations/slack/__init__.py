@@ -13,6 +13,8 @@ from activate.destinations.slack.config import CAPABILITIES, SlackConnection
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from activate.config.models import DestinationSpec
+
 __all__ = ["SlackConnection", "SlackPlugin", "plugin"]
 
 
@@ -24,6 +26,10 @@ class SlackPlugin:
 
     def capabilities(self) -> Capabilities:
         return CAPABILITIES
+
+    def partial_updates(self, spec: DestinationSpec) -> str | None:
+        """Never: a message is rendered from the whole row, and chat.update replaces it as a whole."""
+        return "Slack replaces a message as a whole (chat.update): the full row is rendered and sent"
 
     def create(self, connection: Any, context: WriteContext) -> Destination:
         from activate.destinations.slack.writer import SlackWriter

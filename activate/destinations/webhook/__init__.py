@@ -11,6 +11,7 @@ from activate.destinations.base import Capabilities, WriteContext
 from activate.destinations.webhook.config import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, WebhookConnection
 
 if TYPE_CHECKING:
+    from activate.config.models import DestinationSpec
     from activate.destinations.webhook.writer import WebhookDestination
 
 
@@ -24,6 +25,11 @@ class WebhookPlugin:
         from activate.destinations.webhook.writer import capabilities
 
         return capabilities(DEFAULT_CONCURRENCY, DEFAULT_BATCH_SIZE)
+
+    def partial_updates(self, spec: DestinationSpec) -> str | None:
+        """Always: a row's `fields` carry exactly the fields the engine gives; under `update: changed_fields` an
+        endpoint merges an update's fields into the record it holds (as the simulator does)."""
+        return None
 
     def create(self, connection: Any, context: WriteContext) -> WebhookDestination:
         from activate.destinations.webhook.writer import WebhookDestination

@@ -99,6 +99,8 @@ class RecordStore:
         return record
 
     def update(self, record: Record, properties: dict[str, str], now: datetime) -> Record:
+        """Merge `properties` into the record: HubSpot's batch update/upsert overwrite the property values given and
+        keep every other one ("Provided property values will be overwritten"; an empty string clears a value)."""
         self.check_unique(properties, record.id)
         self._write(record, properties, now)
         return record

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
-from activate.config.models import ConnectionSpec, RateLimitSpec, StrictModel
+from activate.config.models import ConnectionSpec, DestinationSpec, RateLimitSpec, StrictModel
 from activate.destinations.base import Capabilities, Destination, WriteContext
 
 
@@ -58,6 +58,10 @@ class _ConfigOnlyPlugin:
 
     def capabilities(self) -> Capabilities:
         return Capabilities(modes=self.modes, batch_size=100, requires_match=self.requires_match)
+
+    def partial_updates(self, spec: DestinationSpec) -> str | None:
+        # Like the vendors they stand for: a CRM patches fields by external id, a chat message is replaced whole.
+        return None if self.requires_match else f"{self.name} replaces a message as a whole"
 
     def create(self, connection: Any, context: WriteContext) -> Destination:
         raise RuntimeError(f"{self.name} is a config-only test plugin: it has no writer")
