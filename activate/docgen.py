@@ -80,6 +80,7 @@ def _rows(model: type[BaseModel], prefix: str, seen: set[type[BaseModel]]) -> It
         default = "required" if required else _default(info.default, info.default_factory)
         nested_models = _nested_models(info.annotation)
         description = info.description or (_doc(nested_models[0]) if len(nested_models) == 1 else "")
+        description = " ".join(description.split())  # a docstring's line breaks would end the table row
         if _is_secret(info.annotation):
             description = ("**secret.** " + description).strip()
         yield path, _type_name(info.annotation), default, description

@@ -62,6 +62,7 @@ def check_sync(doc: Document, data: Mapping[str, Any], kinds: ConnectionKinds, r
             issues += _check_capabilities(doc, destination, kinds, name)
         issues += _check_mapping_keys(doc, destination)
         issues += _check_match(doc, destination)
+        issues += _check_field_rules(doc, destination)
         issues += _check_templates(doc, destination)
     issues += _check_schedule(doc, data.get("schedule"))
     return issues
@@ -210,11 +211,57 @@ def _check_match(doc: Document, destination: Mapping[str, Any]) -> list[ConfigIs
     return [doc.issue(("destination", "match"), f"match field '{match}' is not a mapped destination field", hint)]
 
 
+def _check_field_rules(doc: Document, destination: Mapping[str, Any]) -> list[ConfigIssue]:
+    """Per-field rules that cannot hold: the match field identifies the record in every write, so it is never
+    left out of an update (`on: create`) or of a write whose value is null (`nulls: skip`); and a field written
+    only on create is never written by mode update, which creates nothing."""
+    mapping = destination.get("mapping")
+    if not isinstance(mapping, dict):
+        return []
+    match, mode = destination.get("match"), destination.get("mode", "upsert")
+    issues = []
+    for key, value in mapping.items():
+        if not isinstance(value, dict):
+            continue
+        path = ("destination", "mapping", str(key))
+        if key == match and value.get("on") == "create":
+            issues.append(
+                doc.issue(
+                    (*path, "on"),
+                    f"the match field '{key}' cannot be written only on create: it identifies the record in every "
+                    "update",
+                    "remove on: create from it",
+                )
+            )
+        if key == match and value.get("nulls") == "skip":
+            issues.append(
+                doc.issue(
+                    (*path, "nulls"),
+                    f"the match field '{key}' cannot skip nulls: it identifies the record, so every write sends it",
+                    "remove nulls: skip from it",
+                )
+            )
+        if key != match and mode == "update" and value.get("on") == "create":
+            issues.append(
+                doc.issue(
+                    (*path, "on"),
+                    f"'{key}' would never be written: on: create writes it only when a record is created, and mode "
+                    "update creates none",
+                    "remove on: create, or use mode upsert",
+                )
+            )
+    return issues
+
+
 def _check_templates(doc: Document, destination: Mapping[str, Any]) -> list[ConfigIssue]:
     texts: list[tuple[tuple[PathPart, ...], str]] = []
     mapping = destination.get("mapping")
     if isinstance(mapping, dict):
-        texts += [(("destination", "mapping", str(k)), v) for k, v in mapping.items() if isinstance(v, str)]
+        for key, value in mapping.items():
+            if isinstance(value, str):
+                texts.append((("destination", "mapping", str(key)), value))
+            elif isinstance(value, dict) and isinstance(value.get("template"), str):
+                texts.append((("destination", "mapping", str(key), "template"), value["template"]))
     message = destination.get("message")
     if isinstance(message, dict):
         if isinstance(message.get("text"), str):

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from activate.config.templates import is_template
 from activate.secrets.config import SecretsSpec
 
 SyncMode = Literal["upsert", "update", "insert", "mirror"]
@@ -253,6 +254,77 @@ class AssociationSpec(StrictModel):
         return self
 
 
+class FieldMapping(StrictModel):
+    """The long form of a mapping value: where one destination field comes from, and when it is written.
+
+    Exactly one of `column` (a source column) and `template` (a Jinja template over `row`, rendered like a short-form
+    one; text without markup is a constant). `on: create` writes the field only when the record is created, never in
+    an update (a lead source set once); `nulls: skip` leaves the field out of a write whose value is null, so a null
+    never clears what the destination holds. The short form `field: value` is `{column: value}`, or
+    `{template: value}` when the value holds Jinja markup (`FieldMapping.of`).
+    """
+
+    column: str | None = None
+    """The source column the field is written from (one of column, template)."""
+    template: str | None = None
+    """A Jinja template over `row` (one of column, template); text without markup is a constant."""
+    on: Literal["always", "create"] = "always"
+    """`create`: written only when the record is created, never by an update."""
+    nulls: Literal["send", "skip"] = "send"
+    """`skip`: a null is left out of the write, so it never clears the destination value."""
+
+    @classmethod
+    def of(cls, value: str | FieldMapping) -> FieldMapping:
+        """A mapping value in the long form. A short-form string names a column unless it holds Jinja markup."""
+        if isinstance(value, FieldMapping):
+            return value
+        # constructed unvalidated: a blank short-form value is reported by the config checks, with its position
+        if is_template(value):
+            return cls.model_construct(template=value)
+        return cls.model_construct(column=value.strip())
+
+    @property
+    def source(self) -> str:
+        """The column or the template text."""
+        return self.column if self.column is not None else self.template or ""
+
+    @property
+    def short_form(self) -> str | None:
+        """The short-form string that means exactly this, or None (a rule is set, or the template has no markup)."""
+        if (self.on, self.nulls) != ("always", "send"):
+            return None
+        if self.column is not None:
+            return self.column
+        return self.template if self.template is not None and is_template(self.template) else None
+
+    @field_validator("column")
+    @classmethod
+    def _column_named(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("an empty column names no source column: name a column of the query")
+        if is_template(value):
+            raise ValueError("a column name holds no Jinja markup: write the template as template: instead")
+        return value.strip()
+
+    @field_validator("template")
+    @classmethod
+    def _template_given(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError('an empty template renders nothing: write one like "{{ row.x }}", or use column:')
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldMapping:
+        if self.column is not None and self.template is not None:
+            raise ValueError("give exactly one of column or template (got both): remove one")
+        if self.column is None and self.template is None:
+            example = '{column: email} or {template: "{{ row.x }}"}'
+            raise ValueError(f"give exactly one of column or template, e.g. {example}")
+        return self
+
+
 class DestinationSpec(StrictModel):
     """Where and how the rows are written."""
 
@@ -264,8 +336,12 @@ class DestinationSpec(StrictModel):
     """`mirror` also deletes rows removed from the source; `insert` never updates."""
     match: str | None = None
     """The destination field records are matched on (HubSpot idProperty, Salesforce External ID)."""
-    mapping: dict[str, str] = Field(default_factory=dict)
-    """Destination field -> source column, or a Jinja template over `row`."""
+    mapping: dict[str, str | FieldMapping] = Field(default_factory=dict)
+    """Destination field -> source column, or a Jinja template over `row`; or the long form
+    `{column: ..., on: create, nulls: skip}` / `{template: ...}` with per-field rules."""
+    update: Literal["all", "changed_fields"] = "all"
+    """`changed_fields` sends, for a changed row, only the fields whose values changed plus the match field, where
+    the destination supports it (`plan` says when it does not and the full row is sent)."""
     message: MessageSpec | None = None
     """Slack: the message rendered per row."""
     channel: str | None = None
@@ -286,6 +362,10 @@ class DestinationSpec(StrictModel):
             raise ValueError("must not be empty: name the HubSpot object type, Salesforce sObject, channel or path")
         return value
 
+    def field_mappings(self) -> dict[str, FieldMapping]:
+        """The mapping with every value in the long form, in mapping order."""
+        return {name: FieldMapping.of(value) for name, value in self.mapping.items()}
+
 
 class GuardrailSpec(StrictModel):
     """Limits checked on the plan before anything is written."""
@@ -296,10 +376,13 @@ class GuardrailSpec(StrictModel):
     """An empty query result with rows synced stops the run unless true."""
     max_error_rate: float | None = Field(default=None, ge=0, le=1)
     """Share of failed/rejected rows above which the run is `failed`."""
+    max_cleared_fields: CountOrPercent | None = None
+    """Most synced rows a run may clear (set to null) one field on (count or % of synced rows); more stops it before
+    writing."""
 
-    @field_validator("max_deletes", mode="before")
+    @field_validator("max_deletes", "max_cleared_fields", mode="before")
     @classmethod
-    def _deletes(cls, value: Any) -> CountOrPercent | None:
+    def _thresholds(cls, value: Any) -> CountOrPercent | None:
         return CountOrPercent.parse(value)
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from activate.config.hints import closest
-from activate.config.models import ConnectionSpec, ProjectSpec, SyncSpec
+from activate.config.models import ConnectionSpec, FieldMapping, ProjectSpec, SyncSpec
 from activate.config.positions import Positions, format_path
 from activate.config.secrets import SecretMasker
-from activate.config.templates import columns_used, is_template, template_strings
+from activate.config.templates import columns_used, is_template, template_columns_used, template_strings
 from activate.errors import ConfigIssue, UsageError
 from activate.secrets.connections import LateReferences
 
@@ -49,6 +49,11 @@ class LoadedSync:
         """sha256 over what decides each row's payload and target: destination connection, object, mode, match,
         mapping, message and channel, as canonical JSON (sorted keys), so it is stable across processes and key
         order. When it changes, every row is re-sent once.
+
+        A mapping value's rules (`on`, `nulls`) are part of it: changing one re-sends every row once, so the
+        destination holds what the new rule says. A value hashes as its short form whenever one says the same
+        (`{column: email}` is `email`), so writing a field in the long form without a rule re-sends nothing.
+        `update` is not part of it: it decides how a change is sent, not what the record holds.
         """
         destination = self.spec.destination
         payload: dict[str, Any] = {
@@ -56,7 +61,7 @@ class LoadedSync:
             "object": destination.object,
             "mode": destination.mode,
             "match": destination.match,
-            "mapping": destination.mapping,
+            "mapping": {name: _hashed(value) for name, value in destination.mapping.items()},
             "message": destination.message.model_dump(mode="json") if destination.message else None,
             "channel": destination.channel,
         }
@@ -73,7 +78,16 @@ class LoadedSync:
         """
         destination = self.spec.destination
         used: dict[str, str] = {}
-        texts = [(f"destination.mapping.{field_name}", value) for field_name, value in destination.mapping.items()]
+        mapped: list[tuple[str, set[str]]] = []
+        for field_name, value in destination.mapping.items():
+            path = f"destination.mapping.{field_name}"
+            if isinstance(value, str):
+                mapped.append((path, columns_used(value)))
+            elif value.column is not None:
+                mapped.append((f"{path}.column", {value.column}))
+            elif value.template is not None:
+                mapped.append((f"{path}.template", template_columns_used(value.template)))
+        texts: list[tuple[str, str]] = []
         if destination.message is not None:
             texts.append(("destination.message.text", destination.message.text))
             if isinstance(destination.message.blocks, str):
@@ -87,9 +101,12 @@ class LoadedSync:
             texts.append(("destination.channel", destination.channel))
         for index, association in enumerate(destination.associations):
             used.setdefault(association.key, f"destination.associations.{index}.key")
+        for path, columns in mapped:
+            for column in sorted(columns):
+                used.setdefault(column, path)
         for path, text in texts:
             # Outside the mapping, plain text is literal text, not a column name.
-            if path.startswith("destination.mapping.") or is_template(text):
+            if is_template(text):
                 for column in sorted(columns_used(text)):
                     used.setdefault(column, path)
         return used
@@ -165,6 +182,15 @@ class Project:
         if found is None:
             raise UsageError(_unknown("sync", name, list(self.syncs)))
         return found
+
+
+def _hashed(value: str | FieldMapping) -> str | dict[str, Any]:
+    """A mapping value as `config_hash` reads it: as written in the short form, and a long form as the short form
+    that means the same when there is one, so the hash of every sync written before the long form stays as it was."""
+    if isinstance(value, str):
+        return value
+    short = value.short_form
+    return short if short is not None else value.model_dump(exclude_defaults=True)
 
 
 def _unknown(kind: str, name: str, known: list[str]) -> str:

@@ -101,11 +101,17 @@ def columns_used(value: str) -> set[str]:
     """
     if not is_template(value):
         return {value.strip()}
+    return template_columns_used(value)
+
+
+def template_columns_used(text: str) -> set[str]:
+    """The source columns a template reads (`row.x`, `row['x']`), markup or not: a long-form `template:` without
+    markup is constant text, which reads no column."""
     import jinja2
     from jinja2 import nodes
 
     try:
-        tree = jinja2.Environment().parse(value)
+        tree = jinja2.Environment().parse(text)
     except jinja2.TemplateSyntaxError:
         return set()
     found: set[str] = set()

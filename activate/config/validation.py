@@ -175,7 +175,9 @@ def _union_issues(
     written = names.get(format_path(path))
     if written is not None:
         return [doc.issue(path, f"{value_of(written)} is not {' or '.join(expected)}")]
-    return [doc.issue(path, f"expected {' or '.join(expected)}, got {show(value, secret=secret)}")]
+    # a number or date where text is one of the choices (`zip: 75001` in a mapping): say how to keep it as text
+    hint = quote_hint(value) if _EXPECTED["string_type"] in expected and not secret else None
+    return [doc.issue(path, f"expected {' or '.join(expected)}, got {show(value, secret=secret)}", hint)]
 
 
 def _issue(
@@ -199,6 +201,16 @@ def _issue(
         key = str(parts[-1])
         valid = keys_at(model, parts[:-1])
         return doc.issue(path[:-1], f"unknown key '{key}'", suggest(key, valid, "valid keys"), at=path, at_value=False)
+    if kind == "invalid_key":
+        # `null: skip`, `yes: 1`: YAML reads the key as a value, not a name; the loc holds only its text
+        written = show(value)
+        valid = keys_at(model, parts)
+        hint = suggest(written, valid, "valid keys") if valid else None
+        return doc.issue(
+            path,
+            f"a key YAML reads as {written} is not a name",
+            f'quote it ("{written}")' + (f", or {hint}" if hint else ""),
+        )
     if kind == "literal_error":
         allowed = literal_values(types_at(model, parts)) or re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         hint = suggest(str(value), allowed, "valid values") if isinstance(value, str) and not secret else None

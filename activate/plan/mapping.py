@@ -28,7 +28,7 @@ from jinja2.nativetypes import NativeEnvironment, NativeTemplate, native_concat
 from jinja2.sandbox import SandboxedEnvironment
 
 from activate.config.models import DestinationSpec
-from activate.config.templates import columns_used, is_template, reads_whole_row
+from activate.config.templates import is_template, reads_whole_row, template_columns_used
 
 ALL_COLUMNS = None
 # Decimal digits for template arithmetic: the product of two DECIMAL(38) values is exact (the default 28 would
@@ -77,18 +77,22 @@ class RenderError(Exception):
 
 
 def template_columns(source: str) -> set[str] | None:
-    """Columns a value reads; None when a template uses `row` as a whole (then every column counts)."""
-    return ALL_COLUMNS if reads_whole_row(source) else columns_used(source)
+    """Columns a template reads; None when it uses `row` as a whole (then every column counts)."""
+    return ALL_COLUMNS if reads_whole_row(source) else template_columns_used(source)
 
 
 @dataclass(frozen=True)
 class FieldSource:
-    """Where one destination field comes from (a column, or a template and the columns it reads)."""
+    """Where one destination field comes from (a column, or a template and the columns it reads), and the rules of
+    its mapping's long form: `on_create_only` (`on: create`: written only when the record is created) and
+    `skip_nulls` (`nulls: skip`: a null is never sent, so it never clears the destination value)."""
 
     field: str
     column: str | None
     template: str | None
     columns: frozenset[str] | None  # None: the whole row
+    on_create_only: bool = False
+    skip_nulls: bool = False
 
 
 def _template_strings(value: Any) -> Iterable[str]:
@@ -108,12 +112,14 @@ class RowMapping:
     def __init__(self, spec: DestinationSpec) -> None:
         self.spec = spec
         self.fields: list[FieldSource] = []
-        for name, value in spec.mapping.items():
-            if is_template(value):
-                cols = template_columns(value)
-                self.fields.append(FieldSource(name, None, value, None if cols is None else frozenset(cols)))
+        for name, rule in spec.field_mappings().items():
+            if rule.template is not None:
+                cols = template_columns(rule.template)
+                column, template, columns = None, rule.template, None if cols is None else frozenset(cols)
             else:
-                self.fields.append(FieldSource(name, value.strip(), None, frozenset({value.strip()})))
+                column, template, columns = rule.source, None, frozenset({rule.source})
+            create_only, skip_nulls = rule.on == "create", rule.nulls == "skip"
+            self.fields.append(FieldSource(name, column, template, columns, create_only, skip_nulls))
         self._templates = {f.field: _ENV.from_string(f.template) for f in self.fields if f.template is not None}
         # Association key columns are read (and hashed) like mapped columns: a changed key re-associates the row.
         self.association_keys = [a.key for a in spec.associations]

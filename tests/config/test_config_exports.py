@@ -10,6 +10,7 @@ def test_public_api() -> None:
         "ConnectionSpec",
         "CountOrPercent",
         "DestinationSpec",
+        "FieldMapping",
         "GuardrailSpec",
         "LoadedSync",
         "MessageSpec",
