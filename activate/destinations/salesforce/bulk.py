@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from activate.destinations.base import RowOp, RowResult, RowStatus
 from activate.destinations.encoding import plain_number
 from activate.destinations.salesforce.errors import bulk_verdict
-from activate.destinations.salesforce.rest import match_text
+from activate.destinations.salesforce.rest import lookup_field, match_text
 from activate.http.errors import TerminalError, TransientError
 
 if TYPE_CHECKING:
@@ -73,6 +73,20 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, default=str)
     return str(value)
+
+
+def csv_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's fields as Bulk columns. A null `Relationship.ExternalIdField` reference clears the lookup field itself
+    (`AccountId` for `Account`), as the Collections record does: `#N/A` is documented to null a field, not to
+    resolve a reference to no parent, so the relationship column is not trusted with it."""
+    columns: dict[str, Any] = {}
+    for name, value in fields.items():
+        relationship, dot, _ = name.partition(".")
+        if dot and (value is None or value == ""):
+            columns[lookup_field(relationship)] = None
+        else:
+            columns[name] = value
+    return columns
 
 
 def csv_parts(

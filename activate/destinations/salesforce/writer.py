@@ -11,8 +11,9 @@ Per operation:
              record already gone counts as deleted
 
 A mapping key `Relationship.ExternalIdField` (`Account.Ext_Account__c`) sets a lookup by the parent's External ID:
-a nested reference in Collections (`rest.record`), the dotted column itself in Bulk CSV. Salesforce resolves it; a
-parent that does not exist is a per-record INVALID_FIELD, so the row is rejected and the batch goes on.
+a nested reference in Collections (`rest.record`), the dotted column itself in Bulk CSV (`bulk.csv_fields`); a null
+reference clears the lookup field in both. Salesforce resolves a reference; a parent that does not exist is a
+per-record INVALID_FIELD, so the row is rejected and the batch goes on.
 
 Bulk is used for upsert/insert when `api: bulk`, or `api: auto` and the operation has at least `bulk_threshold`
 rows (`batch_size` then hands the whole operation to one `write`). Two rows with the same External ID value are
@@ -39,7 +40,7 @@ from activate.destinations.salesforce.auth import (
     parse_limit_info,
     session_expired_message,
 )
-from activate.destinations.salesforce.bulk import BulkIngestJob, BulkTarget, csv_parts
+from activate.destinations.salesforce.bulk import BulkIngestJob, BulkTarget, csv_fields, csv_parts
 from activate.destinations.salesforce.config import SalesforceConnection
 from activate.destinations.salesforce.errors import LOCK_ERROR, classify, record_verdict
 from activate.http.caller import caller_for
@@ -379,7 +380,7 @@ class SalesforceDestination:
     def _send_bulk(self, operation: Operation, rows: Sequence[RowOp], attempt: int, sink: dict[str, RowResult]) -> None:
         target = BulkTarget(self.sobject, self.match)
         name = "upsert" if operation == Operation.UPSERT else "insert"
-        payloads = {row.key: dict(row.fields or {}) for row in rows}
+        payloads = {row.key: csv_fields(row.fields or {}) for row in rows}
         for part, document in csv_parts(target, rows, payloads):
             job = BulkIngestJob(target, self._call, self.context.clock, self.connection.bulk_poll_timeout)
             self.bulk_jobs += 1

@@ -125,3 +125,29 @@ def test_full_and_partial_rows_share_one_job(seeded: SalesforceSimulator, make_w
     ]
     assert record(seeded, "c-0") == {"Activate_Id__c": "c-0", **FULL, "Title": None}
     assert record(seeded, "c-7")["FirstName"] == "First7"
+
+
+def test_bulk_clears_a_lookup_through_its_lookup_field_not_the_relationship_column(
+    seeded: SalesforceSimulator, make_writer: WriterFactory
+) -> None:
+    seeded.org.create("Account", {"Name": "Acme", "Ext_Account__c": "A-1"})
+    writer = make_writer(api="bulk")
+    writer.write(
+        WriteBatch(
+            Operation.UPSERT, [partial(i, Operation.UPSERT, **{"Account.Ext_Account__c": "A-1"}) for i in range(2)]
+        )
+    )
+    seeded.log.clear()
+
+    rows = [partial(0, Operation.UPSERT, **{"Account.Ext_Account__c": None}), partial(1, Operation.UPSERT, Title="X")]
+    assert {r.status for r in writer.write(WriteBatch(Operation.UPSERT, rows))} == {RowStatus.SUCCEEDED}
+
+    [upload] = seeded.log.calls("PUT", "/jobs/ingest")
+    assert list(csv.reader(io.StringIO(upload.body.decode()))) == [
+        ["Activate_Id__c", "AccountId", "Title"],
+        ["c-0", "#N/A", ""],
+        ["c-1", "", "X"],
+    ]
+    account = seeded.org.records("Account")[0]["Id"]
+    linked = {r["Activate_Id__c"]: (r["AccountId"], r["Title"]) for r in seeded.org.records("Contact")}
+    assert linked == {"c-0": (None, "Analyst"), "c-1": (account, "X"), "c-2": (None, "Analyst")}
