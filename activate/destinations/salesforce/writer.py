@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from activate.config.models import FieldMapping
 from activate.destinations.base import Capabilities, Operation, RowOp, RowResult, RowStatus, WriteBatch, WriteContext
 from activate.destinations.salesforce import rest
 from activate.destinations.salesforce.auth import (
@@ -162,7 +163,10 @@ class SalesforceDestination:
                 problems.append(problem)
             elif lookup and lookup not in plain:
                 plain.append(lookup)  # the lookup field itself must be writable
-        return _check_fields(describe, self.sobject, self.match, plain, self.context.spec.mode) + problems
+        create_only = {
+            name for name, value in self.context.spec.mapping.items() if FieldMapping.of(value).on == "create"
+        }
+        return _check_fields(describe, self.sobject, self.match, plain, self.context.spec.mode, create_only) + problems
 
     def _check_lookup(self, describe: dict[str, Any], name: str) -> tuple[str | None, str | None]:
         """A `Relationship.ExternalIdField` mapping key: the relationship exists on this sObject and the parent's
@@ -469,7 +473,11 @@ def _rounds(rows: Sequence[RowOp], key: Callable[[RowOp], Any] | None = None) ->
     return rounds
 
 
-def _check_fields(describe: dict[str, Any], sobject: str, match: str, fields: list[str], mode: str) -> list[str]:
+def _check_fields(
+    describe: dict[str, Any], sobject: str, match: str, fields: list[str], mode: str, create_only: set[str]
+) -> list[str]:
+    """What keeps the mapping from being written. A field mapped `on: create` is never in an update, so it need
+    only be createable (a field the integration user may set once, like a lead source)."""
     by_name = {str(f["name"]): f for f in describe.get("fields", [])}
     problems: list[str] = []
     creating = mode in ("upsert", "insert", "mirror")
@@ -501,7 +509,7 @@ def _check_fields(describe: dict[str, Any], sobject: str, match: str, fields: li
             continue
         if creating and not field.get("createable"):
             problems.append(f"field '{name}' on {sobject} is not createable (read-only, formula, or no edit access)")
-        elif updating and not field.get("updateable") and not field.get("externalId"):
+        elif updating and not field.get("updateable") and not field.get("externalId") and name not in create_only:
             problems.append(f"field '{name}' on {sobject} is not updateable (read-only, formula, or no edit access)")
     if creating:
         mapped = set(fields) | {match}

@@ -74,6 +74,7 @@ def make_writer(sim: SalesforceSimulator) -> Iterator[WriterFactory]:
         clock: FakeClock | None = None,
         bulk_threshold: int = 2000,
         connection: dict[str, Any] | None = None,
+        mapping: dict[str, Any] | None = None,
     ) -> SalesforceDestination:
         spec = DestinationSpec(
             connection="salesforce",
@@ -82,6 +83,7 @@ def make_writer(sim: SalesforceSimulator) -> Iterator[WriterFactory]:
             match="Activate_Id__c",
             api=api,  # type: ignore[arg-type]
             bulk_threshold=bulk_threshold,
+            mapping=mapping or {},
         )
         context = WriteContext("contacts", "run-1", spec, RunStats(), clock or FakeClock())
         writer = plugin.create(connection_for(sim, method, **(connection or {})), context)

@@ -10,6 +10,7 @@ from activate.destinations.registry import destination_plugin
 from activate.destinations.salesforce import SalesforceConnection, plugin
 from activate.destinations.salesforce.config import DEFAULT_LIMITS
 from activate.testing.salesforce import SalesforceSimulator
+from activate.testing.salesforce.schema import FieldSchema
 
 
 def test_check_passes_for_a_writable_mapping(make_writer: WriterFactory) -> None:
@@ -26,6 +27,18 @@ def test_check_names_each_offending_field(sim: SalesforceSimulator, make_writer:
         "REQUIRED_FIELD_MISSING",
     ]
     assert [c.path for c in sim.log.calls()][-1] == "/services/data/v62.0/sobjects/Contact/describe"
+
+
+def test_a_field_written_only_on_create_need_not_be_updateable(
+    sim: SalesforceSimulator, make_writer: WriterFactory
+) -> None:
+    sim.org.objects["Contact"].fields["Origin__c"] = FieldSchema("Origin__c", updateable=False)
+    fields = ["Activate_Id__c", "LastName", "Origin__c"]
+    refused = "field 'Origin__c' on Contact is not updateable (read-only, formula, or no edit access)"
+
+    assert make_writer(mapping={"Origin__c": "origin"}).check(fields) == [refused]
+    assert make_writer(mapping={"Origin__c": {"column": "origin", "on": "create"}}).check(fields) == []
+    assert make_writer(mode="insert", mapping={"Origin__c": "origin"}).check(fields) == []
 
 
 def test_check_refuses_a_match_field_that_is_not_an_external_id(make_writer: WriterFactory) -> None:
