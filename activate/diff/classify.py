@@ -118,7 +118,8 @@ def classify_sql(
     retry_rejected: bool,
 ) -> str:
     """SELECT row_key, kind, bad, row_number, row_hash, destination_id, config_changed, held_back, has_intent,
-    intent_hash for every row to act on. `config_hash` is an SQL literal; the others are relations.
+    intent_hash, previous_hash (the stored state's hash)
+    for every row to act on. `config_hash` is an SQL literal; the others are relations.
 
     A row with an intent but no state was sent by a run that died before recording it: the destination may hold
     it. It counts as synced without a hash: still in the source it is `added` (re-sent, reconciled first), gone
@@ -145,7 +146,8 @@ def classify_sql(
                 (NOT {retry} AND rj.row_key IS NOT NULL AND rj.row_hash = s.row_hash
                     AND rj.config_hash = {cfg}) AS held_back,
                 (it.row_key IS NOT NULL) AS has_intent,
-                it.row_hash AS intent_hash
+                it.row_hash AS intent_hash,
+                st.row_hash AS previous_hash
             FROM (
                 SELECT v.row_number, v.row_key, v.row_hash,
                        (v.invalid_reason IS NOT NULL OR d.row_key IS NOT NULL) AS bad

@@ -60,6 +60,7 @@ class NativeDiff:
         self._hashed: list[str] = []
         self._kinds: dict[str, JsonKind] = {}
         self._has_state = session.table_exists(target.table("activate_state"))
+        self._fields_kept = False
 
     def stage_snapshot(self, query: str, key_columns: Sequence[str], hashed_columns: Sequence[str]) -> None:
         """Materialise the snapshot (key, hash, canonical texts) as a temporary table: nothing is fetched."""
@@ -89,6 +90,7 @@ class NativeDiff:
         match: MatchField | None = None,
     ) -> DiffCounts:
         """Classify every row in the warehouse; only added, changed and removed rows are kept in `activate_ops`."""
+        self._fields_kept = self._has_fields()
         state = self._sync_rows("activate_state", "row_key, row_hash, config_hash, destination_id")
         rejections = self._sync_rows("activate_rejections", "row_key, row_hash, config_hash")
         intents = self._sync_rows("activate_intents", "row_key, row_hash")
@@ -136,12 +138,29 @@ class NativeDiff:
 
     def _select_planned(self) -> str:
         payload = payload_sql(self.session, self._hashed, self._kinds, "s")
+        # the confirmed field values (`activate.fieldstate`), read in the warehouse for the planned rows only
+        previous, join = "CAST(NULL AS VARCHAR)", ""
+        if self._fields_kept:
+            previous = "p.fields"
+            join = (
+                f" LEFT JOIN {self.target.table('activate_state')} p "
+                f"ON p.sync_name = {self.session.literal(self.sync_name)} AND p.row_key = o.row_key"
+            )
         return (
             "SELECT o.row_key, o.kind, o.row_hash, "
             f"CASE WHEN s.row_number IS NULL THEN NULL ELSE {payload} END AS payload, "
-            "o.destination_id, o.has_intent, o.intent_hash "
-            "FROM activate_ops o LEFT JOIN activate_snapshot s ON s.row_number = o.row_number"
+            f"o.destination_id, o.has_intent, o.intent_hash, o.previous_hash, {previous} AS previous_fields "
+            f"FROM activate_ops o LEFT JOIN activate_snapshot s ON s.row_number = o.row_number{join}"
         )
+
+    def _has_fields(self) -> bool:
+        """Whether the warehouse's state table keeps field values (one made before field-level state does not).
+        Asked once, by `diff`: the session cannot run a statement while it streams planned rows."""
+        if not self._has_state:
+            return False
+        table = self.target.table("activate_state")
+        columns = self.session.result_columns(f"SELECT * FROM {table} WHERE 1 = 0")
+        return "fields" in {name.lower() for name, _ in columns}
 
     def planned(self, kinds: Sequence[str], chunk: int = 5_000) -> Iterator[list[PlannedRow]]:
         """Rows to write, in chunks, held-back rows excluded, ordered by key: the only rows that leave.
@@ -180,5 +199,7 @@ class NativeDiff:
 
 
 def _planned(row: Sequence[Any]) -> PlannedRow:
-    key, kind, row_hash, payload, destination_id, has_intent, intent_hash = row
-    return PlannedRow(key, kind, row_hash, payload, destination_id, bool(has_intent), intent_hash)
+    key, kind, row_hash, payload, destination_id, has_intent, intent_hash, previous_hash, previous_fields = row
+    return PlannedRow(
+        key, kind, row_hash, payload, destination_id, bool(has_intent), intent_hash, previous_hash, previous_fields
+    )

@@ -37,6 +37,8 @@ class PlannedRow:
     destination_id: str | None
     has_intent: bool
     intent_hash: str | None
+    previous_hash: str | None = None  # the stored state's hash (None: no state, the write creates the record)
+    previous_fields: str | None = None  # JSON of the values last confirmed in the destination (`activate.fieldstate`)
 
 
 @dataclass(frozen=True)

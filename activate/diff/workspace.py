@@ -50,6 +50,7 @@ from activate.diff.classify import (
     totals_sql,
 )
 from activate.diff.outcome import DiffCounts, InvalidRow, MatchField, PlannedRow
+from activate.diff.previous import FieldValues, stage_previous
 from activate.errors import SourceError
 from activate.warehouse.duckdb import duckdb_memory_limit
 
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
 # (so its names resolve exactly as on a direct connection), hence every workspace table is named in full.
 _WS = "memory.main"
 _SOURCE_ALIASES_TAKEN = {"memory", "temp", "system", "main", "activate_state_db"}
-_PLANNED = ("row_key", "kind", "destination_id", "has_intent", "intent_hash")
+_PLANNED = ("row_key", "kind", "destination_id", "has_intent", "intent_hash", "previous_hash", "previous_fields")
 
 __all__ = ["DiffCounts", "DiffWorkspace", "InvalidRow", "MatchField", "PlannedRow"]
 
@@ -107,6 +108,9 @@ class DiffWorkspace:
         self._source_path: str | None = None
         self._rescan: _Rescan | None = None
         self._samples: dict[str, list[PlannedRow]] | None = None
+        # where the sync's confirmed field values are read: a view over an attached state file, or the reader
+        self._state_fields: str | None = None
+        self._state_reader: tuple[FieldValues, str] | None = None
         self._sample_limit = 0
 
     # -- staging: a DuckDB warehouse, read in place -------------------------------------------------------------------
@@ -226,6 +230,7 @@ class DiffWorkspace:
             return
         import pyarrow as pa
 
+        self._state_reader = (reader, sync_name)
         self.con.execute(
             f"CREATE TABLE {_WS}.state (row_key VARCHAR, row_hash VARCHAR, config_hash VARCHAR, destination_id VARCHAR)"
         )
@@ -250,6 +255,11 @@ class DiffWorkspace:
             self._insert_arrow(
                 "intents", pa.table({"row_key": [i[0] for i in intents], "row_hash": [i[1] for i in intents]})
             )
+
+    def _stage_previous(self) -> None:
+        """The confirmed field values of the rows the diff found changed or removed (`activate.diff.previous`)."""
+        wanted = f"SELECT row_key FROM {_WS}.ops WHERE kind IN ('changed', 'removed')"
+        stage_previous(self.con, f"{_WS}.previous", wanted, self._state_fields, self._state_reader)
 
     def _insert_arrow(self, table: str, data: pa.Table) -> None:
         self.con.register("activate_in", data)
@@ -281,32 +291,32 @@ class DiffWorkspace:
             self._empty_state_views()
             return True
         name = literal(sync_name)
+        present = {r[0] for r in self.con.execute(f"DESCRIBE {catalog}.main.activate_state").fetchall()}
+        fields = "fields" if "fields" in present else "NULL::VARCHAR AS fields"  # a store from before v5
         for view, columns, table in (
             ("state", "row_key, row_hash, config_hash, destination_id", "activate_state"),
+            ("state_fields", f"row_key, {fields}", "activate_state"),
             ("rejections", "row_key, row_hash, config_hash", "activate_rejections"),
             ("intents", "row_key, row_hash", "activate_intents"),
         ):
             self.con.execute(
                 f"CREATE VIEW {_WS}.{view} AS SELECT {columns} FROM {catalog}.main.{table} WHERE sync_name = {name}"
             )
+        self._state_fields = f"{_WS}.state_fields"
         return True
 
     def _empty_state_views(self) -> None:
-        self.con.execute(
-            f"CREATE VIEW {_WS}.state AS SELECT NULL::VARCHAR AS row_key, NULL::VARCHAR AS row_hash, "
-            "NULL::VARCHAR AS config_hash, NULL::VARCHAR AS destination_id WHERE false"
-        )
-        self.con.execute(
-            f"CREATE VIEW {_WS}.rejections AS SELECT NULL::VARCHAR AS row_key, NULL::VARCHAR AS row_hash, "
-            "NULL::VARCHAR AS config_hash WHERE false"
-        )
-        self.con.execute(
-            f"CREATE VIEW {_WS}.intents AS SELECT NULL::VARCHAR AS row_key, NULL::VARCHAR AS row_hash WHERE false"
-        )
+        for view, columns in (
+            ("state", "row_key, row_hash, config_hash, destination_id"),
+            ("rejections", "row_key, row_hash, config_hash"),
+            ("intents", "row_key, row_hash"),
+        ):
+            nulls = ", ".join(f"NULL::VARCHAR AS {c}" for c in columns.split(", "))
+            self.con.execute(f"CREATE VIEW {_WS}.{view} AS SELECT {nulls} WHERE false")
 
     def _detach_state(self) -> None:
         if self._attached:
-            for view in ("state", "rejections", "intents"):
+            for view in ("state", "state_fields", "rejections", "intents"):
                 self.con.execute(f"DROP VIEW IF EXISTS {_WS}.{view}")
             self.con.execute("DETACH activate_state_db")
             self._attached = False
@@ -349,6 +359,7 @@ class DiffWorkspace:
         rows_read, valid = int(totals[0] or 0), int(totals[1] or 0)
         state_rows = self._scalar(synced_count_sql(f"{_WS}.state", f"{_WS}.intents"))
         duplicate_match = self._scalar(duplicate_matches_sql(f"{_WS}.dupes"))
+        self._stage_previous()
         self._detach_state()
         unchanged = valid - added - changed - held_back
         return DiffCounts(
@@ -381,15 +392,22 @@ class DiffWorkspace:
         return cursor
 
     def _select_planned(self, planned: str) -> str:
-        """row_key, kind, row_hash, payload, destination_id, has_intent, intent_hash of the rows of `planned` (a
-        relation over `ops`); removed rows carry no payload."""
-        columns = "row_key, kind, row_hash, payload, destination_id, has_intent, intent_hash"
+        """row_key, kind, row_hash, payload, destination_id, has_intent, intent_hash, previous_hash, previous_fields
+        of the rows of `planned` (a relation over `ops`); removed rows carry no payload."""
+        columns = (
+            "row_key, kind, row_hash, payload, destination_id, has_intent, intent_hash, previous_hash, previous_fields"
+        )
+        # the confirmed field values of the planned rows that have them (changed and removed rows: `previous`)
+        planned = (
+            f"(SELECT o.*, p.fields AS previous_fields FROM {planned} o "
+            f"LEFT JOIN {_WS}.previous p ON p.row_key = o.row_key)"
+        )
         if self._rescan is None:
             payload = payload_sql(self._hashed, self._kinds, "s")
             return (
                 f"SELECT o.row_key, o.kind, o.row_hash, CASE WHEN s.row_number IS NULL THEN NULL ELSE {payload} END "
-                f"AS payload, o.destination_id, o.has_intent, o.intent_hash FROM {planned} o "
-                f"LEFT JOIN {_WS}.snapshot s ON s.row_number = o.row_number"
+                f"AS payload, o.destination_id, o.has_intent, o.intent_hash, o.previous_hash, o.previous_fields "
+                f"FROM {planned} o LEFT JOIN {_WS}.snapshot s ON s.row_number = o.row_number"
             )
         rescan = payload_rescan(
             self._rescan.schema,

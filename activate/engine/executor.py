@@ -26,11 +26,13 @@ from activate import tracing
 from activate.associations import AssociationPhase, has_unsettled
 from activate.destinations.base import AssociationWriter, Destination, RowOp, WriteBatch
 from activate.engine.outcome import FailureKind, failure_kind_of
+from activate.fieldstate import FieldRules, deleted_row, plan_fields
 from activate.http.errors import QuotaExhausted, TerminalError
 from activate.logs import log_event
 from activate.plan.mapping import RenderError, RowMapping, parse_payload
 from activate.plan.plan import MODE_OPERATIONS, Plan
 from activate.rows import Operation, RowResult, RowStatus
+from activate.state.changes import WrittenRow
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,6 +45,16 @@ if TYPE_CHECKING:
     from activate.state.store import StateStore
 
 KINDS = ("added", "changed", "removed")
+UNCHANGED_FIELDS = "changed in the source, but no field this sync updates changed: nothing to send"
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A batch in flight and what its rows leave should they succeed."""
+
+    batch: WriteBatch
+    hashes: dict[str, str]
+    written: dict[str, WrittenRow]
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,7 @@ class Executor:
         self.lock_lost = lock_lost
         self.on_progress = on_progress
         self.mapping = RowMapping(self.spec.destination)
+        self.rules = FieldRules.of(self.mapping, partial=False)
         self.stopped: Stopped | None = None  # a quota, a run-level failure, or an unreachable destination
         self._sent = 0
 
@@ -87,6 +100,7 @@ class Executor:
 
     def execute(self, plan: Plan, workspace: PlannedDiff, open_destination: Callable[[], Destination]) -> None:
         """Settle what needs no API call, then send added, changed and removed rows, in that order."""
+        self.rules = FieldRules.of(self.mapping, partial=plan.partial_updates, force=plan.full_resync)
         ops = MODE_OPERATIONS[self.spec.destination.mode]
         self._record_invalid(workspace, ops["added"] or Operation.UPSERT)
         self._settle_without_calls(workspace, ops)
@@ -163,17 +177,17 @@ class Executor:
         size = max(1, destination.batch_size(op, total))
         concurrency = max(1, destination.capabilities.max_concurrency)
         run_context = tracing.current_context()
-        in_flight: dict[Future[list[RowResult]], tuple[WriteBatch, dict[str, str]]] = {}
+        in_flight: dict[Future[list[RowResult]], _Pending] = {}
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"write-{self.spec.name}") as pool:
-            for batch, hashes in self._batches(destination, workspace, kind, op, size):
+            for pending in self._batches(destination, workspace, kind, op, size):
                 if self.should_stop():
                     break
                 while len(in_flight) >= concurrency:
                     self._collect(in_flight, grand)
                 if self.should_stop():
                     break
-                self._guard_with_intents(destination, batch, hashes)
-                in_flight[pool.submit(self._traced_write, destination, batch, run_context)] = (batch, hashes)
+                self._guard_with_intents(destination, pending.batch, pending.hashes)
+                in_flight[pool.submit(self._traced_write, destination, pending.batch, run_context)] = pending
             while in_flight:
                 self._collect(in_flight, grand)
 
@@ -191,15 +205,16 @@ class Executor:
             tracing.set_attributes(batch_span, succeeded=sum(1 for r in results if r.status is RowStatus.SUCCEEDED))
             return results
 
-    def _collect(self, in_flight: dict[Future[list[RowResult]], tuple[WriteBatch, dict[str, str]]], grand: int) -> None:
+    def _collect(self, in_flight: dict[Future[list[RowResult]], _Pending], grand: int) -> None:
         done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
         for future in done:
-            batch, hashes = in_flight.pop(future)
-            self._record_write(batch, hashes, future)
-            self._sent += len(batch)
+            pending = in_flight.pop(future)
+            self._record_write(pending, future)
+            self._sent += len(pending.batch)
             self.on_progress(self._sent, grand)
 
-    def _record_write(self, batch: WriteBatch, hashes: dict[str, str], future: Future[list[RowResult]]) -> None:
+    def _record_write(self, pending: _Pending, future: Future[list[RowResult]]) -> None:
+        batch, hashes = pending.batch, pending.hashes
         op = batch.operation
         try:
             results = future.result()
@@ -224,7 +239,7 @@ class Executor:
                 if row.key not in by_key:
                     missing = RowResult.failed(row.key, "NO_RESULT", "the destination returned no result")
                     rows.append(missing.with_operation(op))
-        self.recorder.record(rows, hashes)
+        self.recorder.record(rows, hashes, written=pending.written)
 
     def _unreachable(self, results: Any, expected: int) -> bool:
         """True when this batch shows the destination cannot be reached: every row failed, and the toolkit gave
@@ -252,33 +267,53 @@ class Executor:
 
     def _batches(
         self, destination: Destination, workspace: PlannedDiff, kind: str, op: Operation, size: int
-    ) -> Iterator[tuple[WriteBatch, dict[str, str]]]:
-        """Render planned rows into batches; rows that cannot render are rejected here, never sent."""
+    ) -> Iterator[_Pending]:
+        """Render planned rows into batches of the fields each row sends (`activate.fieldstate`); rows that cannot
+        render are rejected here, never sent; changed rows with no field to send are settled without a call."""
         match = self.spec.destination.match
         rows: list[RowOp] = []
         hashes: dict[str, str] = {}
+        written: dict[str, WrittenRow] = {}
         for chunk in workspace.planned([kind]):
             reconciled = self._reconcile(destination, chunk, op)
             self._guard_mirror_adds(chunk, op, reconciled)
+            settled: list[RowResult] = []
+            settled_hashes: dict[str, str] = {}
+            settled_rows: dict[str, WrittenRow] = {}
             for planned in chunk:
                 if planned.row_key in reconciled:
                     continue
                 fields = None
-                if op is not Operation.DELETE:
+                if op is Operation.DELETE:
+                    written[planned.row_key] = deleted_row(planned.previous_fields, planned.previous_hash)
+                else:
                     try:
-                        fields = self.mapping.render(parse_payload(planned.payload or "{}"))
+                        rendered = self.mapping.render(parse_payload(planned.payload or "{}"))
                     except RenderError as exc:
                         failure = RowResult(planned.row_key, RowStatus.REJECTED, None, "RENDER_ERROR", str(exc), 0, op)
                         self.recorder.record([failure], {planned.row_key: planned.row_hash or ""})
                         continue
+                    creates = op is Operation.INSERT or (op is Operation.UPSERT and planned.previous_hash is None)
+                    write = plan_fields(
+                        self.rules, rendered, planned.previous_fields, planned.previous_hash, creates=creates
+                    )
+                    if write.send is None:
+                        settled.append(RowResult.skipped(planned.row_key, op, planned.destination_id, UNCHANGED_FIELDS))
+                        settled_hashes[planned.row_key] = planned.row_hash or ""
+                        settled_rows[planned.row_key] = write.written
+                        continue
+                    fields = write.send
+                    written[planned.row_key] = write.written
                 match_value = fields.get(match) if (fields is not None and match) else None
                 rows.append(RowOp(planned.row_key, op, fields, planned.destination_id, match_value))
                 hashes[planned.row_key] = planned.row_hash or ""
                 if len(rows) >= size:
-                    yield WriteBatch(op, rows), hashes
-                    rows, hashes = [], {}
+                    yield _Pending(WriteBatch(op, rows), hashes, written)
+                    rows, hashes, written = [], {}, {}
+            if settled:
+                self.recorder.record(settled, settled_hashes, advance_skipped=True, written=settled_rows)
         if rows:
-            yield WriteBatch(op, rows), hashes
+            yield _Pending(WriteBatch(op, rows), hashes, written)
 
     # -- non-idempotent writes --------------------------------------------------------------------------------------
 

@@ -15,13 +15,13 @@ It also keeps the run's row counts (`RunSummary.rows_*`) and logs one `batch.rec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from activate.engine.background import BackgroundRecorder
 from activate.logs import log_event
 from activate.rows import RowResult, RowStatus
-from activate.state.changes import RecordedBatch
+from activate.state.changes import RecordedBatch, WrittenRow
 
 if TYPE_CHECKING:
     from activate.clock import Clock
@@ -58,14 +58,24 @@ class Recorder:
         forget: Sequence[str] = (),
         advance_skipped: bool = False,
         count_successes: bool = True,
+        written: Mapping[str, WrittenRow] | None = None,
     ) -> None:
-        """Queue results (each stamped with its operation) and the data hashes their rows were sent with.
+        """Queue results (each stamped with its operation) and the data hashes their rows were sent with, and what
+        each row's write leaves field by field (`written`, see `activate.fieldstate`).
 
         `count_successes=False` audits successes without counting them as rows (association links)."""
         if not results and not forget:
             return
         batch = RecordedBatch(
-            self.sync_name, self.run_id, self.config_hash, self.clock.now(), results, hashes, forget, advance_skipped
+            self.sync_name,
+            self.run_id,
+            self.config_hash,
+            self.clock.now(),
+            results,
+            hashes,
+            forget,
+            advance_skipped,
+            written or {},
         )
         self._pending.append(batch)
         self._pending_rows += len(results) + len(forget)

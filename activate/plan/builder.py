@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from activate.diff.native import NativeDiff
+from activate.diff.outcome import PlannedRow
 from activate.diff.workspace import DiffCounts, DiffWorkspace, MatchField
 from activate.errors import ConfigError, ConfigIssue, SourceError
+from activate.fieldstate import FieldRules, parse_fields, plan_fields
 from activate.plan.mapping import RenderError, RowMapping, parse_payload
-from activate.plan.plan import MODE_OPERATIONS, Plan, check_guardrails, expected_api_calls
+from activate.plan.plan import MODE_OPERATIONS, Plan, check_cleared_fields, check_guardrails, expected_api_calls
+from activate.rows import Operation
 from activate.sources.config import DuckDBConnection
 from activate.sources.readers import open_reader
 from activate.warehouse.target import NativeTarget, native_target, open_session
@@ -106,6 +109,7 @@ class PlanBuilder:
         self.options = options
         self.run_id = run_id
         self.mapping = RowMapping(sync.spec.destination)
+        self.rules = FieldRules.of(self.mapping, partial=False, force=options.full_resync)
         self.workspace: DiffWorkspace | NativeDiff | None = None
 
     def build(self) -> Plan:
@@ -201,6 +205,12 @@ class PlanBuilder:
         plan.verdicts = check_guardrails(
             spec.guardrails, spec.destination.mode, counts, approved_deletes=self.options.approved_deletes
         )
+        self._partial_updates(plan)
+        self.rules = FieldRules.of(self.mapping, partial=plan.partial_updates, force=self.options.full_resync)
+        max_cleared = getattr(spec.guardrails, "max_cleared_fields", None)
+        if max_cleared is not None:
+            plan.cleared_fields = self._cleared_fields()
+            plan.verdicts.append(check_cleared_fields(max_cleared, plan.cleared_fields, counts.state_rows))
         plan.samples = self._samples()
         plan.api_calls = expected_api_calls(plan, self._batch_size())
         if spec.destination.associations:
@@ -229,6 +239,44 @@ class PlanBuilder:
             plan.notes.append(f"{other_invalid} rows cannot be sent (null or duplicate key, NaN, bytes)")
         return plan
 
+    def _partial_updates(self, plan: Plan) -> None:
+        """`update: changed_fields`: whether the destination can take changed rows' changed fields alone; when it
+        cannot, the plan says why and full rows are sent."""
+        destination = self.sync.spec.destination
+        if getattr(destination, "update", "all") != "changed_fields":
+            return
+        from activate.destinations.registry import destination_plugin
+
+        plugin = destination_plugin(self.project.connection(destination.connection).type)
+        check = getattr(plugin, "partial_updates", None)
+        reason = check(destination) if check is not None else "this destination cannot take partial updates"
+        if reason is None:
+            plan.partial_updates = True
+            match = f" plus {destination.match}" if destination.match else ""
+            plan.notes.append(f"update: changed_fields: changed rows send only the fields that changed{match}")
+        else:
+            plan.notes.append(f"update: changed_fields: the full row is sent: {reason}")
+
+    def _cleared_fields(self) -> dict[str, int]:
+        """Per field, the synced rows whose write would set it to null (`max_cleared_fields`): every changed row is
+        rendered and compared with its confirmed values, before anything is written."""
+        assert self.workspace is not None
+        cleared: dict[str, int] = {}
+        for chunk in self.workspace.planned(["changed"]):
+            for row in chunk:
+                if row.previous_fields is None:
+                    continue
+                try:
+                    rendered = self.mapping.render(parse_payload(row.payload or "{}"))
+                except RenderError:
+                    continue
+                write = plan_fields(self.rules, rendered, row.previous_fields, row.previous_hash, creates=False)
+                previous = parse_fields(row.previous_fields)
+                for name in write.changed:
+                    if write.send is not None and write.send.get(name) is None and previous.get(name) is not None:
+                        cleared[name] = cleared.get(name, 0) + 1
+        return cleared
+
     def _batch_size(self) -> int:
         """Rows per write call: the sync's `batch_size`, capped by the connection's (a webhook's `batch_size`) or else
         the destination's."""
@@ -256,12 +304,26 @@ class PlanBuilder:
                     item["destination_id"] = row.destination_id
                 if row.payload is not None:
                     try:
-                        item["fields"] = self.mapping.render(parse_payload(row.payload))
+                        rendered = self.mapping.render(parse_payload(row.payload))
                     except RenderError as exc:
                         item["error"] = str(exc)
+                    else:
+                        item.update(self._sample_write(row, op, rendered))
                 items.append(item)
             samples[kind] = items
         return samples
+
+    def _sample_write(self, row: PlannedRow, op: Operation, rendered: dict[str, Any]) -> dict[str, Any]:
+        """A sample row as the run would send it: the fields it carries and, for a changed row, each changed field's
+        confirmed value and new one (`plan --diff`)."""
+        creates = op is Operation.INSERT or (op is Operation.UPSERT and row.previous_hash is None)
+        write = plan_fields(self.rules, rendered, row.previous_fields, row.previous_hash, creates=creates)
+        if write.send is None:
+            return {"fields": {}, "changes": {}, "note": "no field this sync updates changed: nothing is sent"}
+        out: dict[str, Any] = {"fields": write.send}
+        if row.kind == "changed":
+            out["changes"] = parse_fields(write.written.changes) if write.written.changes else {}
+        return out
 
     def close(self) -> None:
         if self.workspace is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from activate.config.models import GuardrailSpec, SyncMode
+from activate.config.models import CountOrPercent, GuardrailSpec, SyncMode
 from activate.diff.workspace import DiffCounts
 from activate.rows import Operation
 
@@ -45,6 +45,10 @@ class Plan:
     api_calls: int = 0  # expected: the rows to send over the destination's batch size, per operation
     # Syncs with `destination.associations`: {"create": n, "remove": m, "sample": [{key, operation, to, target_key}]}
     associations: dict[str, Any] | None = None
+    # `update: changed_fields` where the destination supports it: changed rows carry only their changed fields
+    partial_updates: bool = False
+    # field -> synced rows the run would clear it on (set to null), counted when `max_cleared_fields` is set
+    cleared_fields: dict[str, int] = field(default_factory=dict)
 
     @property
     def operations(self) -> dict[str, int]:
@@ -96,8 +100,10 @@ class Plan:
             "operations": self.operations,
             "api_calls": self.api_calls,
             "guardrails": [{"name": v.name, "tripped": v.tripped, "message": v.message} for v in self.verdicts],
+            "partial_updates": self.partial_updates,
             "samples": self.samples,
             "notes": self.notes,
+            **({"cleared_fields": self.cleared_fields} if self.cleared_fields else {}),
             **({"associations": self.associations} if self.associations is not None else {}),
         }
 
@@ -174,3 +180,24 @@ def check_guardrails(
             )
         )
     return verdicts
+
+
+def check_cleared_fields(limit: CountOrPercent, cleared: dict[str, int], state_rows: int) -> GuardrailVerdict:
+    """`max_cleared_fields`: a run that would set one field to null on more synced rows than the limit stops before
+    any write (a broken model that blanks a column), naming the field and the share."""
+    allowed = limit.of(state_rows)
+    worst = max(cleared.items(), key=lambda item: (item[1], item[0]), default=None)
+    if worst is None or worst[1] <= allowed:
+        most = f"; most: {worst[0]} on {worst[1]}" if worst else ""
+        return GuardrailVerdict("max_cleared_fields", False, f"no field cleared on more than {limit}{most}")
+    over = sorted((f for f, n in cleared.items() if n > allowed), key=lambda f: (-cleared[f], f))
+    described = ", ".join(
+        f"{f} on {cleared[f]} of {state_rows} synced rows ({100.0 * cleared[f] / max(state_rows, 1):.1f}%)"
+        for f in over
+    )
+    return GuardrailVerdict(
+        "max_cleared_fields",
+        True,
+        f"would clear {described}, over max_cleared_fields {limit} ({allowed:g} rows); nothing was written. "
+        "Fix the model, or raise max_cleared_fields if the values are meant to go",
+    )

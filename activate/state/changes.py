@@ -1,7 +1,7 @@
 """What recorded results change in the per-row state tables, written once for every state store.
 
 A flush of written batches (`RecordedBatch`) becomes rows of a staging table (`activate_stage`: action, row_key,
-row_hash, destination_id, error_code, stamped_at), loaded in bulk; then a handful of set-based statements apply
+row_hash, destination_id, error_code, stamped_at, fields), loaded in bulk; then a handful of set-based statements apply
 them: DELETE ... IN (SELECT from the stage) and INSERT ... SELECT, one per table, never one statement per row.
 The same SQL runs on the local DuckDB or Postgres state store (`ConnectionStage`, over a SQLAlchemy connection)
 and on a warehouse's per-row state (`activate.state.warehouse`, over a `WarehouseSession`): both are a `Stage`.
@@ -9,7 +9,8 @@ and on a warehouse's per-row state (`activate.state.warehouse`, over a `Warehous
 Rules (the state invariants):
 - state advances only for `succeeded` rows (and `skipped` ones when the batch says `advance_skipped`), to the data
   hash that was sent; a succeeded delete, or a key in `forget`, drops the row's state;
-- a row keeps its stored destination id when its result carries none (a skipped row, an update without an id);
+- a row keeps its stored destination id when its result carries none (a skipped row, an update without an id),
+  and its confirmed field values when the write brings none (a skipped row, a row reconciled after a crash);
 - a `rejected` row is remembered with the hash it was rejected with, until it succeeds or is skipped;
 - any settled row (not `failed`) clears its rejection and its intent; a deleted row clears its intent.
 Delete-then-insert (not MERGE or ON CONFLICT) reads the same on every dialect; the caller runs it in one
@@ -18,8 +19,8 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,7 +30,21 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 STAGE = "activate_stage"
-STAGE_COLUMNS = ("action", "row_key", "row_hash", "destination_id", "error_code", "stamped_at")
+STAGE_COLUMNS = ("action", "row_key", "row_hash", "destination_id", "error_code", "stamped_at", "fields")
+
+
+@dataclass(frozen=True)
+class WrittenRow:
+    """What one row's write leaves field by field, should it succeed (`activate.fieldstate` builds it).
+
+    `fields`: the confirmed field values after the write, canonical JSON (None: keep the stored ones).
+    `changes`: the audit's `changed_fields` JSON (None: nothing known field by field, e.g. a created record).
+    `previous_hash`: the row's state hash before the run (None: the row had no state).
+    """
+
+    fields: str | None = None
+    changes: str | None = None
+    previous_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,7 @@ class RecordedBatch:
     hashes: dict[str, str]
     forget: Sequence[str] = ()
     advance_skipped: bool = False
+    written: Mapping[str, WrittenRow] = field(default_factory=dict)
 
 
 class Stage(Protocol):
@@ -90,19 +106,21 @@ def stage_rows(batches: Sequence[RecordedBatch]) -> list[tuple[str | None, ...]]
     rows: list[tuple[str | None, ...]] = []
     for batch in batches:
         stamped = _stamp(batch.now)
-        rows += [("delete", key, None, None, None, stamped) for key in batch.forget]
+        rows += [("delete", key, None, None, None, stamped, None) for key in batch.forget]
         for result in batch.results:
             if result.operation is not None and result.operation.is_link:
                 continue  # a link's outcome lives in activate_associations, never in the row's own state
             key, status = result.key, result.status
             if status is RowStatus.SUCCEEDED and result.operation is Operation.DELETE:
-                rows.append(("delete", key, None, None, None, stamped))
+                rows.append(("delete", key, None, None, None, stamped, None))
             elif status is RowStatus.SUCCEEDED or (status is RowStatus.SKIPPED and batch.advance_skipped):
-                rows.append(("advance", key, batch.hashes[key], result.destination_id, None, stamped))
+                written = batch.written.get(key)
+                fields = written.fields if written is not None else None
+                rows.append(("advance", key, batch.hashes[key], result.destination_id, None, stamped, fields))
             elif status is RowStatus.REJECTED:
-                rows.append(("reject", key, batch.hashes.get(key, ""), None, result.error_code, stamped))
+                rows.append(("reject", key, batch.hashes.get(key, ""), None, result.error_code, stamped, None))
             if status is not RowStatus.FAILED:
-                rows.append(("settle", key, None, None, None, stamped))
+                rows.append(("settle", key, None, None, None, stamped, None))
     latest = {(row[0], row[1]): row for row in rows}
     return list(latest.values())
 
@@ -123,10 +141,12 @@ def apply_state_changes(stage: Stage, tables: StateTables, batches: Sequence[Rec
     stage.execute(f"DELETE FROM {STAGE}")
     stage.insert_rows(STAGE, STAGE_COLUMNS, rows)
     if "advance" in actions:
-        # a skipped row keeps the id it has; a confirmed write stores the id the destination returned
+        # a skipped row keeps the id it has; a confirmed write stores the id the destination returned; a row whose
+        # write brings no field values (skipped, reconciled) keeps the confirmed ones
         stage.execute(
-            f"UPDATE {STAGE} SET destination_id = t.destination_id FROM {tables.state} t "
-            f"WHERE {STAGE}.action = 'advance' AND {STAGE}.destination_id IS NULL "
+            f"UPDATE {STAGE} SET destination_id = coalesce({STAGE}.destination_id, t.destination_id), "
+            f"fields = coalesce({STAGE}.fields, t.fields) FROM {tables.state} t "
+            f"WHERE {STAGE}.action = 'advance' AND ({STAGE}.destination_id IS NULL OR {STAGE}.fields IS NULL) "
             f"AND t.sync_name = {sync} AND t.row_key = {STAGE}.row_key"
         )
     for table, kinds in (
@@ -141,7 +161,7 @@ def apply_state_changes(stage: Stage, tables: StateTables, batches: Sequence[Rec
     if "advance" in actions:
         stage.execute(
             f"INSERT INTO {tables.state} (sync_name, row_key, row_hash, config_hash, destination_id, last_run_id, "
-            f"synced_at) SELECT {sync}, row_key, row_hash, {cfg}, destination_id, {run_id}, {stamped} "
+            f"synced_at, fields) SELECT {sync}, row_key, row_hash, {cfg}, destination_id, {run_id}, {stamped}, fields "
             f"FROM {STAGE} WHERE action = 'advance'"
         )
     if "reject" in actions:
@@ -160,7 +180,9 @@ def apply_intents(
         return
     sync, run, stamped = stage.literal(sync_name), stage.literal(run_id), _stamp(now)
     stage.execute(f"DELETE FROM {STAGE}")
-    stage.insert_rows(STAGE, STAGE_COLUMNS, [("intent", k, h, None, None, stamped) for k, h in dict(rows).items()])
+    stage.insert_rows(
+        STAGE, STAGE_COLUMNS, [("intent", k, h, None, None, stamped, None) for k, h in dict(rows).items()]
+    )
     stage.execute(
         f"DELETE FROM {tables.intents} WHERE sync_name = {sync} "
         f"AND row_key IN (SELECT row_key FROM {STAGE} WHERE action = 'intent')"
@@ -226,6 +248,7 @@ def append_results(conn: sa.Connection, batches: Sequence[RecordedBatch]) -> Non
     rows = [(b.run_id, b.sync_name, b.now, r) for b in batches for r in b.results]
     if not rows:
         return
+    written = [b.written.get(r.key) for b in batches for r in b.results]
     columns: dict[str, list[Any]] = {
         "run_id": [run_id for run_id, _, _, _ in rows],
         "sync_name": [sync for _, sync, _, _ in rows],
@@ -237,6 +260,12 @@ def append_results(conn: sa.Connection, batches: Sequence[RecordedBatch]) -> Non
         "error_message": [r.error_message for *_, r in rows],
         "attempts": [r.attempts for *_, r in rows],
         "recorded_at": [now for _, _, now, _ in rows],
+        # what a write changed is known only once it is confirmed
+        "changed_fields": [
+            w.changes if w is not None and r.status in _CONFIRMED else None
+            for w, (*_, r) in zip(written, rows, strict=True)
+        ],
+        "previous_hash": [w.previous_hash if w is not None else None for w in written],
     }
     if conn.dialect.name == "duckdb":
         import pyarrow as pa
@@ -258,6 +287,9 @@ def append_results(conn: sa.Connection, batches: Sequence[RecordedBatch]) -> Non
         schema.row_results.insert(),
         [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)],
     )
+
+
+_CONFIRMED = (RowStatus.SUCCEEDED, RowStatus.SKIPPED)
 
 
 def _operation_text(result: RowResult) -> str:

@@ -46,11 +46,19 @@ def _v4_failure_kind(conn: sa.Connection) -> None:
     _add_missing_columns(conn, schema.runs, ["failure_kind"])
 
 
+def _v5_field_state(conn: sa.Connection) -> None:
+    """Field-level state: each synced row's confirmed field values, and what each write changed (for `plan --diff`,
+    `rows --diff` and `revert`)."""
+    _add_missing_columns(conn, schema.state, ["fields"])
+    _add_missing_columns(conn, schema.row_results, ["changed_fields", "previous_hash"])
+
+
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _v1_initial,
     _v2_run_approval_and_target,
     _v3_associations,
     _v4_failure_kind,
+    _v5_field_state,
 ]
 LATEST = len(MIGRATIONS)
 

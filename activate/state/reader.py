@@ -127,6 +127,17 @@ class StateReader:
             for partition in result.partitions(batch_size):
                 yield [StateRow(r[0], r[1], r[2], r[3]) for r in partition]
 
+    def state_fields(self, sync_name: str, keys: Sequence[str]) -> dict[str, str]:
+        """The field values last confirmed for some rows (`activate_state.fields`): row key -> JSON. Rows synced
+        before field-level state, and keys not synced, are absent."""
+        if not keys:
+            return {}
+        t = schema.state
+        statement = sa.select(t.c.row_key, t.c.fields).where(
+            t.c.sync_name == sync_name, t.c.row_key.in_(list(keys)), t.c.fields.is_not(None)
+        )
+        return {r[0]: r[1] for r in self._query(statement)}
+
     def rejections(self, sync_name: str) -> list[Rejection]:
         """Rows whose last attempt was rejected, with the hashes they were rejected with."""
         t = schema.rejections

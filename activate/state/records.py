@@ -128,6 +128,14 @@ class RowResultRecord(_Record):
     error_message: str | None
     attempts: int
     recorded_at: datetime
+    changed_fields: str | None = None  # JSON {field: {"old": v, "new": v}}; see `activate.fieldstate`
+    previous_hash: str | None = None  # the row's state hash before the run; None: first synced by it
+
+    def changes(self) -> dict[str, dict[str, Any]]:
+        """`changed_fields` as data ({} when nothing is known field by field)."""
+        from activate.fieldstate import parse_fields
+
+        return parse_fields(self.changed_fields) if self.changed_fields else {}
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,7 @@ class SyncedRowRecord(_Record):
     destination_id: str | None
     last_run_id: str
     synced_at: datetime
+    fields: str | None = None  # JSON {field: value} last confirmed in the destination
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,10 @@ row_results = sa.Table(
     sa.Column("error_message", sa.Text),
     sa.Column("attempts", sa.Integer, nullable=False, default=1),
     sa.Column("recorded_at", TS, nullable=False),
+    # v5: what the write changed, field by field: JSON {field: {"old": v, "new": v}} (a delete: every confirmed
+    # field to null); null when nothing is known field by field (a created record, a failed or rejected row)
+    sa.Column("changed_fields", sa.Text),
+    sa.Column("previous_hash", sa.String(32)),  # v5: the row's state hash before this run; null: first synced now
 )
 
 state = sa.Table(
@@ -79,6 +83,9 @@ state = sa.Table(
     sa.Column("destination_id", sa.Text),
     sa.Column("last_run_id", sa.String(64), nullable=False),
     sa.Column("synced_at", TS, nullable=False),
+    # v5: JSON {field: value} last confirmed in the destination (what was sent, merged over what was confirmed
+    # before); null for rows synced before v5. DuckDB and Postgres store it compressed (columnar / TOAST).
+    sa.Column("fields", sa.Text),
 )
 
 rejections = sa.Table(

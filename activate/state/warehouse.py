@@ -49,9 +49,12 @@ class WarehouseState:
         s.execute(
             f"CREATE TABLE IF NOT EXISTS {self.target.table('activate_state')} (sync_name VARCHAR NOT NULL, "
             "row_key VARCHAR NOT NULL, row_hash VARCHAR NOT NULL, config_hash VARCHAR NOT NULL, "
-            f"destination_id VARCHAR, last_run_id VARCHAR NOT NULL, synced_at {ts} NOT NULL, "
+            f"destination_id VARCHAR, last_run_id VARCHAR NOT NULL, synced_at {ts} NOT NULL, fields VARCHAR, "
             "PRIMARY KEY (sync_name, row_key))"
         )
+        state = self.target.table("activate_state")
+        if "fields" not in {name.lower() for name, _ in s.result_columns(f"SELECT * FROM {state} WHERE 1 = 0")}:
+            s.execute(f"ALTER TABLE {state} ADD COLUMN fields VARCHAR")  # a table made before field-level state
         s.execute(
             f"CREATE TABLE IF NOT EXISTS {self.target.table('activate_rejections')} (sync_name VARCHAR NOT NULL, "
             "row_key VARCHAR NOT NULL, row_hash VARCHAR NOT NULL, config_hash VARCHAR NOT NULL, "
