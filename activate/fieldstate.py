@@ -70,8 +70,8 @@ class FieldRules:
     @classmethod
     def of(cls, mapping: RowMapping, *, partial: bool, force: bool = False) -> FieldRules:
         return cls(
-            frozenset(f.field for f in mapping.fields if getattr(f, "on_create_only", False)),
-            frozenset(f.field for f in mapping.fields if getattr(f, "skip_nulls", False)),
+            frozenset(f.field for f in mapping.fields if f.on_create_only),
+            frozenset(f.field for f in mapping.fields if f.skip_nulls),
             mapping.spec.match,
             partial and not force,
             force,

@@ -207,7 +207,7 @@ class PlanBuilder:
         )
         self._partial_updates(plan)
         self.rules = FieldRules.of(self.mapping, partial=plan.partial_updates, force=self.options.full_resync)
-        max_cleared = getattr(spec.guardrails, "max_cleared_fields", None)
+        max_cleared = spec.guardrails.max_cleared_fields
         if max_cleared is not None:
             plan.cleared_fields = self._cleared_fields()
             plan.verdicts.append(check_cleared_fields(max_cleared, plan.cleared_fields, counts.state_rows))
@@ -243,13 +243,12 @@ class PlanBuilder:
         """`update: changed_fields`: whether the destination can take changed rows' changed fields alone; when it
         cannot, the plan says why and full rows are sent."""
         destination = self.sync.spec.destination
-        if getattr(destination, "update", "all") != "changed_fields":
+        if destination.update != "changed_fields":
             return
         from activate.destinations.registry import destination_plugin
 
         plugin = destination_plugin(self.project.connection(destination.connection).type)
-        check = getattr(plugin, "partial_updates", None)
-        reason = check(destination) if check is not None else "this destination cannot take partial updates"
+        reason = plugin.partial_updates(destination) if plugin is not None else "unknown destination type"
         if reason is None:
             plan.partial_updates = True
             match = f" plus {destination.match}" if destination.match else ""
