@@ -52,9 +52,9 @@ def encode_fields(values: Mapping[str, Any]) -> str:
 
 def same_value(a: Any, b: Any) -> bool:
     """Whether two field values are the same on the wire."""
-    if type(a) is type(b) and not isinstance(a, (dict, list)):
+    if type(a) is type(b) and not isinstance(a, (dict, list, Decimal)):
         return bool(a == b)
-    return dumps_exact(a, sort_keys=True) == dumps_exact(b, sort_keys=True)
+    return dumps_exact(wire_value(a), sort_keys=True) == dumps_exact(wire_value(b), sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -117,13 +117,11 @@ def plan_fields(
         written = WrittenRow(encode_fields(sendable), encode_fields(changes), previous_hash)
         return FieldWrite(dict(sendable), written, tuple(sendable))
     differing = {
-        name: value
-        for name, value in sendable.items()
-        if name != rules.match and (name not in previous or not same_value(previous[name], value))
+        name: value for name, value in sendable.items() if name not in previous or not same_value(previous[name], value)
     }
     if not differing and not rules.force:
         return FieldWrite(None, WrittenRow(None, None, previous_hash), ())
-    send = differing if rules.partial else dict(sendable)
+    send = dict(differing) if rules.partial and not rules.force else dict(sendable)
     if rules.match is not None and rules.match in rendered:
         send[rules.match] = rendered[rules.match]
     merged = {**previous, **send}
