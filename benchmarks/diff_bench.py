@@ -84,7 +84,8 @@ def seed_state(project: ScratchProject) -> float:
     con.execute("SET memory_limit = '8GB'")  # the state file's primary-key index is built in memory
     con.execute(f"ATTACH '{project.root / '.activate' / 'state.duckdb'}' AS st")
     con.execute(
-        "INSERT INTO st.activate_state SELECT ?, row_key, row_hash, ?, row_key, 'seed', now() FROM memory.main.ops",
+        "INSERT INTO st.activate_state (sync_name, row_key, row_hash, config_hash, destination_id, last_run_id, "
+        "synced_at) SELECT ?, row_key, row_hash, ?, row_key, 'seed', now() FROM memory.main.ops",
         [SYNC, loaded.sync(SYNC).config_hash],
     )
     con.execute("DETACH st")
