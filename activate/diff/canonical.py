@@ -152,6 +152,7 @@ def snapshot_select(
     first_row: int,
     *,
     staged: Sequence[str] | None = None,
+    numbered: bool = True,
 ) -> SnapshotSql:
     """SELECT row_number, row_key, row_hash, invalid_reason[, v0..vN] FROM relation.
 
@@ -159,6 +160,9 @@ def snapshot_select(
     (1-based) so a row without a usable key can still be named. `staged`: the hashed columns whose canonical
     texts are kept as v<index> (None: all, for payloads when the relation cannot be read again, e.g. an Arrow
     batch); the rest of the snapshot is only what the diff needs, and payloads come from `payload_rescan`.
+    `numbered=False` leaves out row_number: numbering is a window over the whole relation, which DuckDB runs on
+    one thread, so a relation that can be read again is hashed in parallel and numbered later, only when some
+    row cannot be sent (`invalid_select`).
     """
     c = _canonical(schema, key_columns, hashed_columns)
     kept = [i for i, name in enumerate(hashed_columns) if staged is None or name in staged]
@@ -166,12 +170,22 @@ def snapshot_select(
     inner = ", ".join(
         [f"{c.key} AS row_key", f"{c.reason} AS invalid_reason"] + [f"{t} AS t{i}" for i, t in enumerate(c.texts)]
     )
+    number = f"{first_row - 1} + row_number() OVER () AS row_number, " if numbered else ""
     select = (
-        f"SELECT {first_row - 1} + row_number() OVER () AS row_number, row_key, "
+        f"SELECT {number}row_key, "
         f"{_hash_of([f't{i}' for i in range(len(c.texts))])} AS row_hash, "
         f"invalid_reason{texts} FROM (SELECT {inner} FROM {relation})"
     )
     return SnapshotSql(select, c.kinds)
+
+
+def invalid_select(schema: pa.Schema, key_columns: Sequence[str], hashed_columns: Sequence[str], relation: str) -> str:
+    """SELECT row_number, row_key, invalid_reason FROM relation: the numbering of `snapshot_select` without the
+    hash, for naming the rows of a relation staged with `numbered=False` that cannot be sent."""
+    c = _canonical(schema, key_columns, hashed_columns)
+    return (
+        f"SELECT row_number() OVER () AS row_number, {c.key} AS row_key, {c.reason} AS invalid_reason FROM {relation}"
+    )
 
 
 def payload_rescan(

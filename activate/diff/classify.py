@@ -75,16 +75,23 @@ def dupes_sql(snapshot: str, match: tuple[str, str] | None = None, literal: Call
     )
 
 
-def invalid_sql(snapshot: str, dupes: str) -> str:
-    """Rows that cannot be sent, in source order: row_key (or `<row N>` without one), reason, code."""
+def numbered_invalid_sql(snapshot: str, dupes: str) -> str:
+    """Rows that cannot be sent, unordered: row_number, row_key (or `<row N>` without one), reason, code."""
     return f"""
-        SELECT coalesce(s.row_key, '<row ' || CAST(s.row_number AS VARCHAR) || '>'),
-               coalesce(s.invalid_reason, d.reason),
+        SELECT s.row_number,
+               coalesce(s.row_key, '<row ' || CAST(s.row_number AS VARCHAR) || '>') AS row_key,
+               coalesce(s.invalid_reason, d.reason) AS reason,
                CASE WHEN s.invalid_reason IS NULL AND d.code IS NOT NULL THEN d.code ELSE {_text(DUPLICATE_KEY)} END
+                   AS code
         FROM {snapshot} s LEFT JOIN {dupes} d ON d.row_key = s.row_key
         WHERE s.invalid_reason IS NOT NULL OR s.row_key IS NULL OR d.row_key IS NOT NULL
-        ORDER BY s.row_number
     """
+
+
+def invalid_sql(snapshot: str, dupes: str) -> str:
+    """Rows that cannot be sent, in source order: row_key (or `<row N>` without one), reason, code."""
+    numbered = numbered_invalid_sql(snapshot, dupes)
+    return f"SELECT row_key, reason, code FROM ({numbered}) activate_invalid ORDER BY row_number"
 
 
 def duplicate_matches_sql(dupes: str) -> str:

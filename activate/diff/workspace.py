@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from activate.clock import SYSTEM_CLOCK, Clock
 from activate.diff.canonical import (
     JsonKind,
+    invalid_select,
     literal,
     payload_rescan,
     payload_sql,
@@ -46,6 +47,7 @@ from activate.diff.classify import (
     dupes_sql,
     duplicate_matches_sql,
     invalid_sql,
+    numbered_invalid_sql,
     synced_count_sql,
     totals_sql,
 )
@@ -107,6 +109,7 @@ class DiffWorkspace:
         self._typed: set[str] = set()
         self._source_path: str | None = None
         self._rescan: _Rescan | None = None
+        self._numbered_invalid = False  # a query's unsendable rows are in `invalid_numbered`
         self._samples: dict[str, list[PlannedRow]] | None = None
         # where the sync's confirmed field values are read: a view over an attached state file, or the reader
         self._state_fields: str | None = None
@@ -177,6 +180,7 @@ class DiffWorkspace:
             f"({_strip(query)}) activate_src",
             1,
             staged=[match_column] if match_column else [],
+            numbered=False,  # hashed in parallel; rows that cannot be sent are numbered in `diff`, if any
         )
         self._kinds = snapshot.kinds
         try:
@@ -336,12 +340,15 @@ class DiffWorkspace:
         `match`: the sync's match field and the column it reads, so rows sharing a match value are found.
         """
         con = self.con
+        snapshot = f"{_WS}.snapshot"
+        if self._rescan is not None:
+            snapshot = f"(SELECT NULL::BIGINT AS row_number, * FROM {_WS}.snapshot)"  # numbered in _number_invalid
         staged_match = None
         if match is not None and match[0] in self._hashed:
             staged_match = (staged_name(self._hashed.index(match[0])), match[1])
         con.execute(f"CREATE TABLE {_WS}.dupes AS {dupes_sql(f'{_WS}.snapshot', staged_match)}")
         classified = classify_sql(
-            snapshot=f"{_WS}.snapshot",
+            snapshot=snapshot,
             dupes=f"{_WS}.dupes",
             state=f"{_WS}.state",
             rejections=f"{_WS}.rejections",
@@ -357,6 +364,8 @@ class DiffWorkspace:
         totals = con.execute(totals_sql(f"{_WS}.snapshot", f"{_WS}.dupes")).fetchone()
         assert totals is not None
         rows_read, valid = int(totals[0] or 0), int(totals[1] or 0)
+        if rows_read > valid:
+            self._number_invalid()
         state_rows = self._scalar(synced_count_sql(f"{_WS}.state", f"{_WS}.intents"))
         duplicate_match = self._scalar(duplicate_matches_sql(f"{_WS}.dupes"))
         self._stage_previous()
@@ -374,6 +383,20 @@ class DiffWorkspace:
             state_rows=state_rows,
             duplicate_match=duplicate_match,
         )
+
+    def _number_invalid(self) -> None:
+        """Rows of a query staged without numbers that cannot be sent, numbered by a second read of the query (no
+        hashing, while the warehouse is attached): only a snapshot holding such rows pays for the one-thread
+        numbering, and `invalid_rows` can be read after the warehouse is let go."""
+        if self._rescan is None:
+            return
+        numbered = invalid_select(
+            self._rescan.schema, self._rescan.key_columns, self._hashed, f"({_strip(self._rescan.query)}) activate_q"
+        )
+        self.con.execute(
+            f"CREATE TABLE {_WS}.invalid_numbered AS {numbered_invalid_sql(f'({numbered})', f'{_WS}.dupes')}"
+        )
+        self._numbered_invalid = True
 
     def _scalar(self, sql: str) -> int:
         row = self.con.execute(sql).fetchone()
@@ -476,7 +499,13 @@ class DiffWorkspace:
 
     def invalid_rows(self, chunk: int = 5_000) -> Iterator[list[InvalidRow]]:
         """Rows that cannot be sent, each with its reason."""
-        for rows in self._fetch(invalid_sql(f"{_WS}.snapshot", f"{_WS}.dupes"), chunk):
+        if self._rescan is None:
+            sql = invalid_sql(f"{_WS}.snapshot", f"{_WS}.dupes")
+        elif self._numbered_invalid:
+            sql = f"SELECT row_key, reason, code FROM {_WS}.invalid_numbered ORDER BY row_number"
+        else:
+            return
+        for rows in self._fetch(sql, chunk):
             yield [InvalidRow(r[0], r[1], r[2]) for r in rows]
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:

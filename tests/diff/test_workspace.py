@@ -122,3 +122,39 @@ def test_a_warehouse_named_like_a_workspace_catalog_is_streamed(tmp_path: Path, 
     duckdb.connect(str(path)).close()
     with DiffWorkspace() as ws:
         assert not ws.attach_duckdb(str(path))
+
+
+def test_rows_that_cannot_be_sent_are_named_in_source_order_read_in_place_or_streamed(tmp_path: Path) -> None:
+    """A query read in place is hashed without row numbers; its unsendable rows are numbered afterwards, exactly as
+    streamed batches number them, and can still be read once the warehouse is let go (after `planned`)."""
+    path = tmp_path / "wh.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE t (id INTEGER, email VARCHAR, score DOUBLE)")
+    con.execute(
+        "INSERT INTO t VALUES (1, 'a', 1), (NULL, 'b', 1), (2, 'c', 1), (2, 'd', 1), (NULL, 'e', 1), "
+        "(3, 'f', 'nan'::DOUBLE), (4, 'A ', 1), (5, 'g', 1)"
+    )
+    con.close()
+    query = "select * from t"
+
+    def diffed(ws: DiffWorkspace) -> tuple[list[tuple[str, str, str]], set[str]]:
+        ws.stage_state(StateReader(f"duckdb:///{tmp_path}/none.duckdb"), "s")
+        counts = ws.diff("cfg", match=("email", "email"))
+        assert (counts.rows_read, counts.invalid, counts.added) == (8, 6, 2)
+        planned = {r.row_key for chunk in ws.planned(["added"]) for r in chunk}
+        return [(r.row_key, r.reason, r.code) for chunk in ws.invalid_rows() for r in chunk], planned
+
+    with DiffWorkspace() as ws:
+        assert ws.attach_duckdb(str(path))
+        ws.stage_query(query, ["id"], ["email", "score"], "email")
+        in_place = diffed(ws)
+    reader = DuckDBReader(DuckDBConnection(type="duckdb", path=str(path)), tmp_path)
+    with DiffWorkspace() as ws:
+        ws.stage_snapshot(reader.batches(query, batch_size=3), ["id"], ["email", "score"])
+        streamed = diffed(ws)
+    reader.close()
+    assert in_place == streamed
+    invalid, planned = in_place
+    assert planned == {"1", "5"}
+    assert [key for key, _, _ in invalid] == ["<row 2>", "2", "2", "<row 5>", "3", "4"]
+    assert [code for _, _, code in invalid][-1] == "DUPLICATE_MATCH_VALUE"
