@@ -7,11 +7,13 @@ other sync. The workspace is private to the run; the sync's state is brought in 
 read-only when the state store is DuckDB, streamed in as Arrow otherwise), the diff is one set-based SQL statement,
 and the state store is only touched again in short per-batch transactions.
 
-The snapshot is staged in one streaming pass and keeps only what the diff needs (row number, key, hash, why a row
-cannot be sent):
+The snapshot is staged in one streaming pass and keeps only what the diff needs (key, hash, why a row cannot be
+sent, and the row's number where rows stream in batches):
 - a DuckDB warehouse is attached read-only and the query runs inside the workspace: one parallel statement, no
-  Arrow round trip. Payloads are read again, for the planned rows only, by joining them back to the query
-  (`canonical.payload_rescan`); the file cannot change in between (a read-only attachment shuts out writers);
+  Arrow round trip, no row numbers (a numbering window runs on one thread; rows that cannot be sent, if any, are
+  numbered by a second read of the query without hashing). Payloads are read again, for the planned rows only, by
+  joining them back to the query (`canonical.payload_rescan`); the file cannot change in between (a read-only
+  attachment shuts out writers);
 - any other source streams Arrow batches; their canonical texts are staged with the key and hash, since the
   source may not give the same rows twice.
 
@@ -27,8 +29,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import sqlalchemy as sa
 
 from activate.clock import SYSTEM_CLOCK, Clock
 from activate.diff.canonical import (
@@ -52,7 +52,8 @@ from activate.diff.classify import (
     totals_sql,
 )
 from activate.diff.outcome import DiffCounts, InvalidRow, MatchField, PlannedRow
-from activate.diff.previous import FieldValues, stage_previous
+from activate.diff.previous import stage_previous
+from activate.diff.state_input import StateInput
 from activate.errors import SourceError
 from activate.warehouse.duckdb import duckdb_memory_limit
 
@@ -105,15 +106,12 @@ class DiffWorkspace:
         self.con.execute("SET enable_progress_bar = false")
         self._hashed: list[str] = []
         self._kinds: dict[str, JsonKind] = {}
-        self._attached = False
+        self._state = StateInput(self.con, _WS)
         self._typed: set[str] = set()
         self._source_path: str | None = None
         self._rescan: _Rescan | None = None
         self._numbered_invalid = False  # a query's unsendable rows are in `invalid_numbered`
         self._samples: dict[str, list[PlannedRow]] | None = None
-        # where the sync's confirmed field values are read: a view over an attached state file, or the reader
-        self._state_fields: str | None = None
-        self._state_reader: tuple[FieldValues, str] | None = None
         self._sample_limit = 0
 
     # -- staging: a DuckDB warehouse, read in place -------------------------------------------------------------------
@@ -225,105 +223,13 @@ class DiffWorkspace:
     # -- the sync's state ---------------------------------------------------------------------------------------------
 
     def stage_state(self, reader: StateReader, sync_name: str) -> None:
-        """Bring the sync's state, rejections and intents next to the snapshot.
-
-        A DuckDB state file is attached read-only and read in place until `diff` is done; any other state store
-        is streamed in as Arrow.
-        """
-        if reader.is_duckdb and self._attach_state(reader, sync_name):
-            return
-        import pyarrow as pa
-
-        self._state_reader = (reader, sync_name)
-        self.con.execute(
-            f"CREATE TABLE {_WS}.state (row_key VARCHAR, row_hash VARCHAR, config_hash VARCHAR, destination_id VARCHAR)"
-        )
-        self.con.execute(f"CREATE TABLE {_WS}.rejections (row_key VARCHAR, row_hash VARCHAR, config_hash VARCHAR)")
-        self.con.execute(f"CREATE TABLE {_WS}.intents (row_key VARCHAR, row_hash VARCHAR)")
-        for chunk in reader.state_rows(sync_name):
-            table = pa.table(
-                {
-                    "row_key": [r.row_key for r in chunk],
-                    "row_hash": [r.row_hash for r in chunk],
-                    "config_hash": [r.config_hash for r in chunk],
-                    "destination_id": pa.array([r.destination_id for r in chunk], pa.string()),
-                }
-            )
-            self._insert_arrow("state", table)
-        rejections = reader.rejections(sync_name)
-        if rejections:
-            keys, hashes, configs = zip(*rejections, strict=True)
-            self._insert_arrow("rejections", pa.table({"row_key": keys, "row_hash": hashes, "config_hash": configs}))
-        intents = reader.intents(sync_name)
-        if intents:
-            self._insert_arrow(
-                "intents", pa.table({"row_key": [i[0] for i in intents], "row_hash": [i[1] for i in intents]})
-            )
+        """Bring the sync's state, rejections and intents next to the snapshot (`activate.diff.state_input`)."""
+        self._state.stage(reader, sync_name, self._source_path)
 
     def _stage_previous(self) -> None:
         """The confirmed field values of the rows the diff found changed or removed (`activate.diff.previous`)."""
         wanted = f"SELECT row_key FROM {_WS}.ops WHERE kind IN ('changed', 'removed')"
-        stage_previous(self.con, f"{_WS}.previous", wanted, self._state_fields, self._state_reader)
-
-    def _insert_arrow(self, table: str, data: pa.Table) -> None:
-        self.con.register("activate_in", data)
-        try:
-            self.con.execute(f"INSERT INTO {_WS}.{table} SELECT * FROM activate_in")
-        finally:
-            self.con.unregister("activate_in")
-
-    def _attach_state(self, reader: StateReader, sync_name: str) -> bool:
-        """Views over a DuckDB state file attached read-only (no copy). False when it cannot be attached."""
-        database = sa.engine.make_url(reader.url).database
-        if not database or database == ":memory:":
-            return False
-        if not Path(database).exists():
-            self._empty_state_views()
-            return True
-        catalog = "activate_state_db"
-        if self._source_path is not None and str(Path(database).resolve()) == self._source_path:
-            catalog = quote(Path(database).stem)  # the warehouse file holds the state too: attached already
-        else:
-
-            def attach() -> None:
-                self.con.execute(f"ATTACH {literal(database)} AS activate_state_db (READ_ONLY)")
-
-            reader._retry_busy(attach)
-            self._attached = True
-        tables = {r[0] for r in self.con.execute(f"SHOW TABLES FROM {catalog}").fetchall()}
-        if "activate_state" not in tables:
-            self._empty_state_views()
-            return True
-        name = literal(sync_name)
-        present = {r[0] for r in self.con.execute(f"DESCRIBE {catalog}.main.activate_state").fetchall()}
-        fields = "fields" if "fields" in present else "NULL::VARCHAR AS fields"  # a store from before v5
-        for view, columns, table in (
-            ("state", "row_key, row_hash, config_hash, destination_id", "activate_state"),
-            ("state_fields", f"row_key, {fields}", "activate_state"),
-            ("rejections", "row_key, row_hash, config_hash", "activate_rejections"),
-            ("intents", "row_key, row_hash", "activate_intents"),
-        ):
-            self.con.execute(
-                f"CREATE VIEW {_WS}.{view} AS SELECT {columns} FROM {catalog}.main.{table} WHERE sync_name = {name}"
-            )
-        self._state_fields = f"{_WS}.state_fields"
-        return True
-
-    def _empty_state_views(self) -> None:
-        for view, columns in (
-            ("state", "row_key, row_hash, config_hash, destination_id"),
-            ("rejections", "row_key, row_hash, config_hash"),
-            ("intents", "row_key, row_hash"),
-        ):
-            nulls = ", ".join(f"NULL::VARCHAR AS {c}" for c in columns.split(", "))
-            self.con.execute(f"CREATE VIEW {_WS}.{view} AS SELECT {nulls} WHERE false")
-
-    def _detach_state(self) -> None:
-        if self._attached:
-            for view in ("state", "state_fields", "rejections", "intents"):
-                self.con.execute(f"DROP VIEW IF EXISTS {_WS}.{view}")
-            self.con.execute("DETACH activate_state_db")
-            self._attached = False
+        stage_previous(self.con, f"{_WS}.previous", wanted, self._state.fields_view, self._state.reader)
 
     # -- diff -------------------------------------------------------------------------------------------------------
 
@@ -369,7 +275,7 @@ class DiffWorkspace:
         state_rows = self._scalar(synced_count_sql(f"{_WS}.state", f"{_WS}.intents"))
         duplicate_match = self._scalar(duplicate_matches_sql(f"{_WS}.dupes"))
         self._stage_previous()
-        self._detach_state()
+        self._state.detach()
         unchanged = valid - added - changed - held_back
         return DiffCounts(
             rows_read=rows_read,
@@ -513,7 +419,7 @@ class DiffWorkspace:
 
     def close(self) -> None:
         try:
-            self._detach_state()
+            self._state.detach()
             self.con.close()
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
