@@ -3,7 +3,8 @@
 Each destination's test module subclasses `DestinationConformance` and provides a `target` fixture returning a
 started `ConformanceTarget` (a simulator and the config pointing at it). The tests drive the real engine, the real
 SDK and real HTTP: idempotent re-run, only changed rows sent, mirror deletes, partial failure, 429 storm, a
-run killed mid-batch, and (for targets that are also a `LinkingTarget`) associations between two syncs.
+run killed mid-batch, (for targets that are also a `LinkingTarget`) associations between two syncs, and (for a
+`FieldWritingTarget` whose destination supports it) `update: changed_fields` sending only the changed fields.
 
     class TestWebhookConformance(DestinationConformance):
         @pytest.fixture
@@ -26,7 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from activate.testing.conformance_target import ConformanceTarget, LinkingTarget
+from activate.config.models import DestinationSpec
+from activate.destinations.registry import destination_plugin
+from activate.testing.conformance_target import ConformanceTarget, FieldWritingTarget, LinkingTarget
 from activate.testing.project import ScratchProject
 
 ROWS = 40
@@ -90,6 +93,48 @@ class DestinationConformance:
         _compare(target, project)
         audit = project.reader().row_results(result.run_id)
         assert sorted(r["row_key"] for r in audit) == ["11", "3", "7"]
+
+    def test_changed_fields_sends_only_what_changed(self, tmp_path: Path, target: ConformanceTarget) -> None:
+        """`update: changed_fields`: each changed row is sent with only its changed fields and the match field (rows
+        of one run carrying different fields), and the destination keeps every field that was not sent."""
+        mode = self._mode(target, "upsert", "mirror")
+        destination = {"connection": "dest", **target.destination(mode), "update": "changed_fields"}
+        plugin = destination_plugin(str(target.connection()["type"]))
+        assert plugin is not None
+        reason = plugin.partial_updates(DestinationSpec.model_validate(destination))
+        if reason is not None:
+            pytest.skip(f"{target.name}: {reason}")
+        if not isinstance(target, FieldWritingTarget):
+            pytest.skip(f"{target.name} does not show the fields of its writes")
+        project = ScratchProject(tmp_path / "project")
+        project.people(self.rows)
+        project.add_connection("dest", target.connection())
+        project.add_sync("people_sync", destination)
+        assert project.run("people_sync").status == "succeeded"
+        before = len(target.written_fields())
+        project.execute(
+            "update people set first_name = 'Changed' || id where id in (3, 7)",
+            "update people set email = 'moved' || id || '@example.com' where id = 11",
+        )
+
+        result = project.run("people_sync")
+
+        assert result.status == "succeeded", result.error
+        assert (result.rows_changed, result.rows_succeeded) == (3, 3)
+        _compare(target, project)
+        mapping = destination["mapping"]
+        name_of = {str(source): field for field, source in mapping.items()}
+        match = destination.get("match")
+        keys = {str(match)} if match else set()
+        sent = sorted((sorted(row) for row in target.written_fields()[before:]), key=str)
+        assert sent == sorted(
+            [
+                sorted(keys | {name_of["first_name"]}),
+                sorted(keys | {name_of["first_name"]}),
+                sorted(keys | {name_of["email"]}),
+            ],
+            key=str,
+        )
 
     def test_mirror_deletes_removed_rows(self, tmp_path: Path, target: ConformanceTarget) -> None:
         if "mirror" not in target.modes:

@@ -3,7 +3,8 @@
 The suite syncs a DuckDB table `people(id INTEGER primary key, email VARCHAR, first_name VARCHAR,
 last_name VARCHAR, score DOUBLE)` into the destination through the real engine, the real SDK and real HTTP, and
 checks the destination through this interface: idempotent re-run, only changed rows sent, mirror deletes, partial
-failure, 429 storm, crash mid-batch; a target that is also a `LinkingTarget` gets the associations case.
+failure, 429 storm, crash mid-batch; a target that is also a `LinkingTarget` gets the associations case, and one
+that is a `FieldWritingTarget` the partial-update case (`update: changed_fields`).
 """
 
 from __future__ import annotations
@@ -76,4 +77,14 @@ class LinkingTarget(Protocol):
 
     def link_calls(self) -> int:
         """Association requests that reached the destination."""
+        ...
+
+
+@runtime_checkable
+class FieldWritingTarget(Protocol):
+    """A conformance target that can show what each write carried, so the suite can check partial updates."""
+
+    def written_fields(self) -> list[dict[str, Any]]:
+        """Every row the simulator was sent in a create/update/upsert request so far, in arrival order: destination
+        field -> value as sent (only the fields the request carried for that row; the match field included)."""
         ...

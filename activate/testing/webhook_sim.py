@@ -325,6 +325,16 @@ class WebhookConformanceTarget:
     def write_calls(self) -> int:
         return self.sim.requests
 
+    def written_fields(self) -> list[dict[str, Any]]:
+        """Each row's `fields` from every non-delete batch the simulator accepted (not 4xx/5xx)."""
+        bodies = [call.json() for call in self.sim.server.log.calls("POST") if call.status < 400]
+        return [
+            dict(row.get("fields") or {})
+            for body in bodies
+            if isinstance(body, dict) and body.get("operation") != "delete"
+            for row in body.get("rows") or []
+        ]
+
     def reject(self, emails: set[str]) -> None:
         with self.sim._lock:
             self.sim.reject_emails = set(emails)

@@ -89,6 +89,15 @@ class HubSpotConformanceTarget:
     def write_calls(self) -> int:
         return self.simulator.write_calls
 
+    def written_fields(self) -> list[dict[str, Any]]:
+        """Each input's `properties` from every batch create/update/upsert the simulator accepted (not 4xx)."""
+        calls = [
+            call
+            for call in self.simulator.answered.calls("POST", "/crm/v3/objects/")
+            if call.path.endswith(("/batch/create", "/batch/update", "/batch/upsert")) and call.status < 400
+        ]
+        return [dict(item.get("properties") or {}) for call in calls for item in call.json().get("inputs") or []]
+
     def reject(self, emails: set[str]) -> None:
         self.simulator.reject_values("email", emails)
 

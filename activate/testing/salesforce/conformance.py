@@ -3,6 +3,8 @@ matched by the External ID field `Activate_Id__c`, through simple-salesforce ove
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,21 @@ class SalesforceConformanceTarget:
 
     def write_calls(self) -> int:
         return self.simulator.write_calls
+
+    def written_fields(self) -> list[dict[str, Any]]:
+        """Each record of every accepted Collections create/update/upsert (without `attributes` and `Id`), and each
+        row of every Bulk upload with its non-empty cells (an empty cell leaves the field unchanged)."""
+        written: list[dict[str, Any]] = []
+        for call in self.simulator.log.calls():
+            if call.status >= 400:
+                continue
+            if "/composite/sobjects" in call.path and call.method in ("POST", "PATCH"):
+                for record in call.json().get("records") or []:
+                    written.append({k: v for k, v in record.items() if k not in ("attributes", "Id")})
+            elif call.method == "PUT" and call.path.endswith("/batches"):
+                for row in csv.DictReader(io.StringIO(call.body.decode())):
+                    written.append({name: cell for name, cell in row.items() if cell != ""})
+        return written
 
     def reject(self, emails: set[str]) -> None:
         self._rejected |= set(emails)
