@@ -40,6 +40,8 @@ SLOW_MODULES = frozenset(
         "tests/integrations/test_dagster.py",
         "tests/integrations/test_dbt.py",
         "tests/secrets/test_secret_runs.py",
+        "tests/secrets/test_snowflake_rotation.py",
+        "tests/secrets/test_warehouse_rotation.py",
         "tests/sources/test_duckdb_parallel.py",
         "tests/test_alerts.py",
         "tests/test_end_to_end.py",

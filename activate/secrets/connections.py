@@ -119,6 +119,7 @@ class ProviderCredentials:
         self.reread_done = False
         self._failure: str | None = None  # the line every later refusal repeats, so all threads tell one story
         self._model_type = type(spec)
+        self._used: dict[Reference, str] = {}  # the value each reference had when `model` was built
         self._lock = threading.RLock()
         self.model = self._build()
 
@@ -136,9 +137,10 @@ class ProviderCredentials:
         with self._lock:
             return self.version, self.model
 
-    def reread(self, stale: int) -> ConnectionSpec:
+    def reread(self, stale: int, cause: str | None = None) -> ConnectionSpec:
         """After a refusal of credentials of version `stale`: the connection with re-read values. Raises
-        `AuthFailed` when they did not change, or when this run already re-read them once."""
+        `AuthFailed` when they did not change, or when this run already re-read them once. `cause` is the
+        refusal in the service's words (never a secret), quoted by the line the run fails with."""
         with self._lock:
             if self.version != stale:
                 return self.model  # another thread re-read already: retry with the new value
@@ -149,12 +151,18 @@ class ProviderCredentials:
             for value in self.values:
                 for ref in value.template.late:
                     try:
-                        changed = self.session.reread(ref) or changed
+                        fresh = self.session.fresh(ref).get_secret_value()
                     except SecretError as exc:
                         self._failure = self._line(f"the re-read failed: {exc.at(value.located(ref))}")
                         raise CredentialsRefused(self._failure) from None
+                    # Compared with what this connection used, not with the session's cache: another connection
+                    # of the run may have re-read (and cached) the new value already.
+                    changed = changed or fresh != self._used.get(ref)
             if not changed:
-                self._failure = self._line("the secret is unchanged (rotate it in the provider, or fix its grant)")
+                said = f"; refused with: {self.project.secrets.mask(cause)}" if cause else ""
+                self._failure = self._line(
+                    f"the secret is unchanged (rotate it in the provider, or fix its grant){said}"
+                )
                 raise CredentialsRefused(self._failure)
             self.model = self._build()
             self.version += 1
@@ -208,9 +216,11 @@ class ProviderCredentials:
         if not reference.late:
             return reference.text
         try:
-            return self.session.value(reference).get_secret_value()
+            text = self.session.value(reference).get_secret_value()
         except SecretError as exc:
             raise exc.at(value.located(reference)) from None
+        self._used[reference] = text
+        return text
 
 
 def _assign(data: Any, path: Sequence[PathPart], text: str) -> None:

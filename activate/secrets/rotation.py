@@ -39,12 +39,13 @@ class Rotation(Generic[C]):
         version, model = self.credentials.current()
         return version, cast(C, model)
 
-    def reread(self, version: int) -> C:
+    def reread(self, version: int, cause: str | None = None) -> C:
         """For the `ApiCaller.call(refresh=...)` hook, after the credentials of `version` were refused: the connection
-        with its secrets re-read (once per run). Raises `AuthFailed` when there is nothing new to retry with."""
+        with its secrets re-read (once per run). Raises `AuthFailed` when there is nothing new to retry with;
+        `cause` (the refusal in the service's words) is quoted in that line."""
         if self.credentials is None:
             raise AuthFailed("credentials refused, and they come from no secret provider that could be re-read")
-        return cast(C, self.credentials.reread(version))
+        return cast(C, self.credentials.reread(version, cause))
 
     def explain(self, error: AuthFailed) -> AuthFailed:
         """The error a refused call ends the run with: the one-line refusal for provider credentials."""

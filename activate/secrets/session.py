@@ -64,6 +64,10 @@ class SecretSession:
         after = self._read(reference)
         return before is None or before.get_secret_value() != after.get_secret_value()
 
+    def fresh(self, reference: Reference) -> SecretStr:
+        """The reference read again from its provider (and cached for the rest of the session)."""
+        return self._read(reference)
+
     def provider(self, reference: Reference) -> SecretProvider:
         with self._lock:
             found = self._providers.get(reference.provider)

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 
 from activate.clock import SYSTEM_CLOCK, Clock
 from activate.errors import SourceError
-from activate.http.errors import AuthFailed
-from activate.secrets.rotation import Rotation
 from activate.sources.arrow import JSON_METADATA_KEY, rows_to_arrow
 from activate.sources.config import DuckDBConnection, PostgresConnection, SQLiteConnection
 from activate.warehouse.duckdb import connect_duckdb, duckdb_path
+from activate.warehouse.postgres import login_refused
+from activate.warehouse.refusal import LoginRefused, open_with_reread
 
 if TYPE_CHECKING:
     import duckdb
@@ -70,12 +70,17 @@ class DuckDBReader:
 
 
 class SQLAlchemyReader:
-    """Reads any SQLAlchemy database; used for Postgres (server-side cursor) and SQLite."""
+    """Reads any SQLAlchemy database; used for Postgres (server-side cursor) and SQLite.
 
-    def __init__(self, url: str, *, batch_size: int = 50_000, rotation: Rotation[Any] | None = None) -> None:
+    `connection` (a Postgres connection model) makes logins go through `open_with_reread`: a login refused with
+    credentials from a secret provider re-reads them once, and the engine is rebuilt on the new URL.
+    """
+
+    def __init__(self, url: str, *, batch_size: int = 50_000, connection: Any = None) -> None:
+        self._url = url
         self._engine = sa.create_engine(url)
         self._batch_size = batch_size
-        self._rotation = rotation
+        self._connection = connection
 
     def columns(self, query: str) -> list[str]:
         try:
@@ -85,24 +90,22 @@ class SQLAlchemyReader:
             raise SourceError(_db_message(exc)) from exc
 
     def _connect(self) -> sa.engine.Connection:
-        """A connection; when the warehouse refuses a login whose URL came from a secret provider, the secret is
-        re-read once and the login retried with it (never more: a second refusal fails the run with one line)."""
+        if self._connection is None:
+            return self._engine.connect()
+        return open_with_reread(self._connection, self._login)
+
+    def _login(self, connection: PostgresConnection) -> sa.engine.Connection:
+        url = connection.url.get_secret_value()
+        if url != self._url:  # the secret was re-read: later logins use the new URL too
+            self._engine.dispose()
+            self._engine = sa.create_engine(url)
+            self._url = url
         try:
             return self._engine.connect()
         except sa.exc.OperationalError as exc:
-            rotation = self._rotation
-            if rotation is None or not rotation.active or not _login_refused(exc):
-                raise
-            version = rotation.current()[0]
-            connection = rotation.reread(version)
-            self._engine.dispose()
-            self._engine = sa.create_engine(connection.url.get_secret_value())
-            try:
-                return self._engine.connect()
-            except sa.exc.OperationalError as again:
-                if _login_refused(again):
-                    raise rotation.explain(AuthFailed(_db_message(again))) from None
-                raise
+            if login_refused(exc):
+                raise LoginRefused(f"cannot connect to the Postgres warehouse: {_db_message(exc)}") from exc
+            raise
 
     def batches(self, query: str, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
         size = min(batch_size, self._batch_size)
@@ -119,16 +122,6 @@ class SQLAlchemyReader:
         self._engine.dispose()
 
 
-# psycopg reports a refused login as a plain OperationalError without a SQLSTATE (the server's FATAL arrives
-# before a session exists), so the server's own wording is the only signal there is.
-_REFUSED_LOGIN = ("password authentication failed", "authentication failed for user", "does not exist")
-
-
-def _login_refused(exc: sa.exc.OperationalError) -> bool:
-    text = str(exc.orig or exc)
-    return "FATAL" in text and any(marker in text for marker in _REFUSED_LOGIN) and "database" not in text
-
-
 def _db_message(exc: sa.exc.DBAPIError) -> str:
     return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
 
@@ -139,7 +132,7 @@ def open_reader(connection: Any, project_root: Path) -> Any:
         return DuckDBReader(connection, project_root)
     if isinstance(connection, PostgresConnection):
         return SQLAlchemyReader(
-            connection.url.get_secret_value(), batch_size=connection.batch_size, rotation=Rotation(connection)
+            connection.url.get_secret_value(), batch_size=connection.batch_size, connection=connection
         )
     if isinstance(connection, SQLiteConnection):
         path = connection.path if Path(connection.path).is_absolute() else str(project_root / connection.path)

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from activate.errors import SourceError
 from activate.sources.arrow import JSON_METADATA_KEY, rows_to_arrow
 from activate.sources.config import SnowflakeConnection
-from activate.warehouse.snowflake import connect_arguments, load_private_key, query_tag
+from activate.warehouse.refusal import open_with_reread
+from activate.warehouse.snowflake import connect, connect_arguments, load_private_key, query_tag
 from activate.warehouse.snowflake import snowflake_message as _message
 
 if TYPE_CHECKING:
@@ -74,14 +75,8 @@ class SnowflakeReader:
     def session(self) -> Any:
         """The connector connection (opened on first use)."""
         if self._con is None:
-            import snowflake.connector
-
-            args = connect_arguments(self._connection, self._root, self._tag)
-            try:
-                self._con = snowflake.connector.connect(**args)
-            except snowflake.connector.errors.Error as exc:
-                account = self._connection.account
-                raise SourceError(f"cannot connect to Snowflake account {account}: {_message(exc)}") from exc
+            # a login refused with provider secrets re-reads them once (`activate.warehouse.refusal`)
+            self._con = open_with_reread(self._connection, lambda current: connect(current, self._root, self._tag))
         return self._con
 
     def _execute(self, cursor: Any, sql: str, params: Any = None) -> Any:

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from activate.errors import SourceError
+from activate.warehouse.refusal import LoginRefused
 from activate.warehouse.session import WarehouseSession, strip_query
 
 if TYPE_CHECKING:
@@ -27,7 +28,10 @@ class PostgresSession(WarehouseSession):
         try:
             self.con = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
         except psycopg.Error as exc:
-            raise SourceError(f"cannot connect to the Postgres warehouse: {pg_message(exc)}") from exc
+            message = f"cannot connect to the Postgres warehouse: {pg_message(exc)}"
+            if login_refused(exc):
+                raise LoginRefused(message) from exc
+            raise SourceError(message) from exc
         # pinned so float text never changes with a user's or server's default
         self.execute("SET extra_float_digits = 1")
         self._cursors = 0
@@ -90,6 +94,30 @@ class PostgresSession(WarehouseSession):
 
     def close(self) -> None:
         self.con.close()
+
+
+# SQLSTATE class 28: invalid_authorization_specification (28000) and invalid_password (28P01).
+REFUSED_SQLSTATES = frozenset({"28000", "28P01"})
+
+
+def login_refused(exc: BaseException) -> bool:
+    """Whether a failed connection attempt (psycopg's error, or SQLAlchemy's wrapping it) is a refused login.
+
+    A SQLSTATE decides when the error has one. psycopg reports a connection the server closed during the
+    handshake without one (libpq keeps the server's SQLSTATE private), so then libpq's flags decide: the handshake
+    never finished (no server version), and the server asked for a password (`used_password`) or demanded one that
+    was not given (`needs_password`). That also takes in the rare failure after a password was accepted (a missing
+    database): it costs one provider read, and the line quotes the server. Never the message text: the server
+    words it in its own `lc_messages` language.
+    """
+    error = getattr(exc, "orig", None) or exc  # SQLAlchemy's DBAPIError wraps the driver's
+    sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if sqlstate:
+        return sqlstate in REFUSED_SQLSTATES
+    pgconn: Any = getattr(error, "pgconn", None)
+    if pgconn is None or pgconn.server_version:
+        return False  # a server version arrives only after the login: this session was up, then failed
+    return bool(pgconn.used_password or pgconn.needs_password)
 
 
 def pg_message(exc: BaseException) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from activate.errors import SourceError
+from activate.warehouse.refusal import LoginRefused
 from activate.warehouse.session import WarehouseSession, strip_query
 
 if TYPE_CHECKING:
@@ -52,7 +53,8 @@ def load_private_key(path: str, passphrase: str | None, project_root: Path) -> b
     except ValueError:
         # cryptography says "Bad decrypt. Incorrect password?" or "Could not deserialize key data"
         if password is not None:
-            raise SourceError(
+            # a refusal like the warehouse's: a passphrase from a provider is re-read once (`refusal`)
+            raise LoginRefused(
                 f"cannot decrypt Snowflake private key {key_path}: the private_key_passphrase is wrong "
                 "(or the file is not a PEM private key)"
             ) from None
@@ -102,6 +104,35 @@ def connect_arguments(connection: SnowflakeConnection, project_root: Path, query
     return args
 
 
+def connect(connection: SnowflakeConnection, project_root: Path, query_tag: str | None) -> Any:
+    """A connector connection (one login attempt). `LoginRefused` when Snowflake refuses the credentials."""
+    import snowflake.connector
+
+    try:
+        return snowflake.connector.connect(**connect_arguments(connection, project_root, query_tag))
+    except snowflake.connector.errors.Error as exc:
+        message = f"cannot connect to Snowflake account {connection.account}: {snowflake_message(exc)}"
+        if login_refused(exc):
+            raise LoginRefused(message) from exc
+        raise SourceError(message) from exc
+
+
+# Login codes Snowflake answers a refused credential with (as `DatabaseError.errno`): 390100 incorrect username or
+# password, 390144 and 394300-394306 a refused key-pair JWT, 390303 / 390318 an invalid or expired OAuth token.
+# The connector (4.x) names most in `network.CREDENTIAL_REJECTION_GS_CODES` and gives them SQLSTATE 28000.
+REFUSED_LOGIN_CODES = frozenset({390100, 390144, 390303, 390318, *range(394300, 394307)})
+AUTHORIZATION_FAILURE_SQLSTATE = "28000"
+
+
+def login_refused(exc: BaseException) -> bool:
+    """Whether a connector error raised while logging in is Snowflake refusing the credentials (by its codes)."""
+    import snowflake.connector
+
+    if not isinstance(exc, snowflake.connector.errors.DatabaseError):
+        return False
+    return exc.sqlstate == AUTHORIZATION_FAILURE_SQLSTATE or exc.errno in REFUSED_LOGIN_CODES
+
+
 def query_tag(sync_name: str | None, run_id: str | None) -> str:
     """`activate:<sync>:<run_id>` (`plan` runs have no run id)."""
     return f"activate:{sync_name or '-'}:{run_id or 'plan'}"
@@ -114,14 +145,7 @@ class SnowflakeSession(WarehouseSession):
     timestamp_type = "TIMESTAMP_TZ"
 
     def __init__(self, connection: SnowflakeConnection, project_root: Path, query_tag: str) -> None:
-        import snowflake.connector
-
-        try:
-            self.con = snowflake.connector.connect(**connect_arguments(connection, project_root, query_tag))
-        except snowflake.connector.errors.Error as exc:
-            raise SourceError(
-                f"cannot connect to Snowflake account {connection.account}: {snowflake_message(exc)}"
-            ) from exc
+        self.con = connect(connection, project_root, query_tag)
 
     def literal(self, text: str) -> str:
         # a backslash starts an escape sequence in a Snowflake string literal

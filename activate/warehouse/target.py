@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from activate.errors import UsageError
 from activate.sources.config import DuckDBConnection, PostgresConnection, SnowflakeConnection
+from activate.warehouse.refusal import open_with_reread
 from activate.warehouse.session import WarehouseSession
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ def _same_postgres(connection: PostgresConnection, state_url: str) -> bool:
 
 
 def open_session(target: NativeTarget, project_root: Path, query_tag: str) -> WarehouseSession:
-    """A new session on the target's warehouse (drivers are imported only now)."""
+    """A new session on the target's warehouse (drivers are imported only now). A login refused with credentials
+    from a secret provider re-reads them once (`activate.warehouse.refusal`)."""
     connection = target.connection
     if isinstance(connection, DuckDBConnection):
         from activate.warehouse.duckdb import DuckDBSession
@@ -83,7 +85,7 @@ def open_session(target: NativeTarget, project_root: Path, query_tag: str) -> Wa
     if isinstance(connection, PostgresConnection):
         from activate.warehouse.postgres import PostgresSession
 
-        return PostgresSession(connection)
+        return open_with_reread(connection, PostgresSession)
     from activate.warehouse.snowflake import SnowflakeSession
 
-    return SnowflakeSession(connection, project_root, query_tag)
+    return open_with_reread(connection, lambda current: SnowflakeSession(current, project_root, query_tag))

@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+from password_postgres import PasswordPostgres, password_postgres
 from secret_servers import ROOT_TOKEN, Bao, Moto, free_port, missing, wait_for_port, wait_until
 
 
@@ -83,3 +84,10 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+
+
+@pytest.fixture(scope="session")
+def password_pg() -> Iterator[PasswordPostgres]:
+    """A throwaway PostgreSQL cluster whose TCP logins check passwords (the shared test server trusts them all)."""
+    with password_postgres() as cluster:
+        yield cluster

@@ -1,6 +1,7 @@
 """Each credential path re-reads a provider secret once when it is refused: Slack tokens, Salesforce client secrets,
-warehouse (Postgres) logins. The connection is opened, then the secret rotates (in Vault and at the service), as
-happens when a rotation job runs between a run's start and its first call; a second refusal is one line."""
+warehouse logins (Postgres, through the source reader). The connection is opened, then the secret rotates (in Vault
+and at the service), as happens when a rotation job runs between a run's start and its first call; a second refusal
+is one line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from password_postgres import PasswordPostgres
 from secret_servers import ROOT_TOKEN, Bao, Moto
 
 from activate.clock import FakeClock
@@ -116,32 +118,42 @@ def test_salesforce_client_secret_rotated_after_the_connection_opened(tmp_path: 
 
 
 @pytest.mark.postgres
-def test_warehouse_login_rotated_after_the_connection_opened(tmp_path: Path, bao: Bao, postgres_url: str) -> None:
-    import sqlalchemy as sa
-
-    good = sa.engine.make_url(postgres_url)
-    gone = good.set(username="activate_rotated_away").render_as_string(hide_password=False)
-    bao.put("paths/warehouse", url=gone)
+def test_warehouse_login_rotated_after_the_connection_opened(
+    tmp_path: Path, bao: Bao, password_pg: PasswordPostgres
+) -> None:
+    """Vault's database-secrets style: the whole URL (user and password) is the secret, and the old user is gone."""
+    password_pg.role("reader_old", "old-login-1111")
+    password_pg.role("reader_new", "new-login-2222")
+    old = password_pg.url("reader_old", "old-login-1111", "reader_new")
+    new = password_pg.url("reader_new", "new-login-2222", "reader_new")
+    bao.put("paths/warehouse", url=old)
     project = project_with(tmp_path, bao, 'warehouse: {type: postgres, url: "${vault:paths/warehouse#url}"}')
     with secret_scope(new_session(project)):
-        connection = project.connection("warehouse")
-        bao.put("paths/warehouse", url=good.render_as_string(hide_password=False))
+        connection = project.connection("warehouse")  # read now: the old URL
+        # the lease expired: the old login is gone, Vault hands out the new one
+        password_pg.admin("DROP DATABASE reader_old", "DROP ROLE reader_old")
+        bao.put("paths/warehouse", url=new)
         reader = open_reader(connection, tmp_path)
         try:
             assert reader.columns("select 1 as one") == ["one"]  # refused, re-read, connected
+            assert [b.num_rows for b in reader.batches("select 1 as one")] == [1]  # later logins use the new URL
         finally:
             reader.close()
 
-    bao.put("paths/warehouse", url=gone)
+    bao.put("paths/warehouse", url=old)
     with secret_scope(new_session(project)):
         reader = open_reader(project.connection("warehouse"), tmp_path)
         with pytest.raises(AuthFailed) as refused:
             reader.columns("select 1")
         reader.close()
-    assert str(refused.value).startswith(
+    line = str(refused.value)
+    assert line.startswith(
         "connection 'warehouse': ${vault:paths/warehouse#url} (activate.yml:4:37) refused after re-reading the "
-        "secret; the secret is unchanged"
+        "secret; the secret is unchanged (rotate it in the provider, or fix its grant); refused with: cannot connect "
+        "to the Postgres warehouse: "
     )
+    for secret in ("old-login-1111", "new-login-2222"):
+        assert secret not in line
 
 
 @pytest.mark.usefixtures("aws_env")
