@@ -6,8 +6,9 @@ reference's text) and records it here with its position. `open_connection` rende
 provider's secret exists only while a run (or a check) uses it.
 
 The result carries a `ProviderCredentials`: the one place a refused credential is re-read. Writers call
-`reread(stale_version)` from the toolkit's "refresh once" hook; it re-reads every provider reference of the
-connection at most once per run, so a refused rotation ends the run with one line instead of a 401 loop.
+`reread(stale_version)` from the toolkit's "refresh once" hook, warehouse logins from
+`activate.warehouse.refusal.open_with_reread`; it re-reads every provider reference of the opened connection at
+most once, so a refused rotation ends the run with one line instead of a 401 loop.
 """
 
 from __future__ import annotations

@@ -70,9 +70,13 @@ def warehouse_project(
 
 
 def run(project: ScratchProject) -> tuple[int, dict[str, Any], str]:
-    result = runner.invoke(app, ["run", "people_hook", "--project-dir", str(project.root), "--json"])
+    """`activate run --json` with JSON logs: (exit code, summary, stdout and stderr, logs included)."""
+    command = ["run", "people_hook", "--project-dir", str(project.root), "--json", "--log-format", "json"]
+    result = runner.invoke(app, command)
     lines = result.stdout.strip().splitlines()
     summary = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    if summary:
+        assert '"event": "run.finished"' in result.stderr, "the JSON logs are part of what the tests scan"
     return result.exit_code, summary, result.output
 
 
@@ -156,12 +160,17 @@ def test_password_rotated_only_at_the_server_fails_auth_after_one_reread(
     tmp_path: Path, password_pg: PasswordPostgres, bao: Bao
 ) -> None:
     role = "rot_stale"
-    with WebhookSimulator() as sim:
+    with WebhookSimulator() as sim, WebhookSimulator() as alerts:
         project = warehouse_project(tmp_path, password_pg, bao, sim, role, "stale-pass-4444", state="local")
+        project.add_connection("alerts_hook", {"type": "webhook", "url": alerts.url})
+        project.settings["alerts"] = [{"connection": "alerts_hook", "on": ["failed"]}]
+        project.write()
         password_pg.set_password(role, "server-only-5555")  # the rotation job updated the warehouse, not Vault
         reads = bao.secret_reads(role)
         code, summary, output = run(project)
         assert not sim.rows("people")
+        alert = json.dumps(alerts.records)
+    assert "refused after re-reading the secret" in alert
     assert code == 1, output
     assert (summary["status"], summary["failure_kind"]) == ("failed", "auth"), output
     assert bao.secret_reads(role) == reads + 2  # read, re-read once, never again
@@ -176,8 +185,9 @@ def test_password_rotated_only_at_the_server_fails_auth_after_one_reread(
     recorded = project_state(project)
     assert "refused after re-reading the secret" in recorded  # the run's row in activate_runs says it
     for secret in ("stale-pass-4444", "server-only-5555"):
-        assert secret not in output
+        assert secret not in output  # the summary and every JSON log line
         assert secret not in recorded
+        assert secret not in alert
 
 
 def test_vault_rotated_to_a_value_the_server_refuses_too(
