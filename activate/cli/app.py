@@ -215,6 +215,18 @@ def plan(
     target: Target = None,
     full_resync: Annotated[bool, typer.Option("--full-resync", help="Plan as if nothing was synced.")] = False,
     retry_rejected: Annotated[bool, typer.Option("--retry-rejected", help="Include unchanged rejected rows.")] = False,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Show each sample changed row's changed fields as old → new.")
+    ] = False,
+    key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            metavar="K",
+            help="Show what the run does with the row of primary key K, old → new (repeatable; a composite key as "
+            "JSON: '[1,\"eu\"]').",
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Dry run: what a run would send (+added ~changed -removed), samples, guardrail verdicts. Writes nothing.
@@ -229,8 +241,9 @@ def plan(
 
         project = _project(project_dir, target, console)
         names = _selected(project, selectors, select, exclude)
-        plans = plan_syncs(project, names, PlanOptions(full_resync=full_resync, retry_rejected=retry_rejected))
-        console.plans(plans)
+        options = PlanOptions(full_resync=full_resync, retry_rejected=retry_rejected, sample_keys=tuple(key or ()))
+        plans = plan_syncs(project, names, options)
+        console.plans(plans, diff=diff)
         return plan_exit_code(plans)
 
     raise typer.Exit(_guard(console, body))
@@ -351,22 +364,28 @@ def rows(
         typer.Option("--status", metavar="STATUS", help="succeeded | failed | rejected | skipped (repeatable)."),
     ] = None,
     limit: Annotated[int | None, typer.Option(metavar="N", help="At most this many rows.")] = None,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Each row's changed fields as old → new (a created record: created).")
+    ] = False,
     project_dir: ProjectDir = None,
     target: Target = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Per-row results of a run."""
+    """Per-row results of a run (`--diff`: what each write changed, field by field)."""
     console = _console(json_output)
 
     def body() -> None:
-        from activate.cli.audit import check_choices, open_reader, resolve_run, row_statuses
+        from activate.cli.audit import check_choices, open_reader, resolve_run, row_changes, row_statuses
 
         statuses = check_choices(status or [], row_statuses(), "row status")
         project = _project(project_dir, target, console)
         reader = open_reader(project)
         try:
-            found = resolve_run(reader, run_id)
-            console.rows([r.to_dict() for r in reader.row_results(found.run_id, statuses, limit)])
+            found = reader.row_results(resolve_run(reader, run_id).run_id, statuses, limit)
+            if diff:
+                console.row_changes([row_changes(r) for r in found])
+            else:
+                console.rows([r.to_dict() for r in found])
         finally:
             reader.dispose()
 

@@ -1,4 +1,5 @@
-"""`activate runs` and `activate rows`: the audit, read through a StateReader, with arguments checked first.
+"""`activate runs` and `activate rows` (`--diff`: each row's changed fields, old → new): the audit, read through a
+StateReader, with arguments checked first.
 
 An unknown status or sync is a usage error listing the valid choices (a typo must not print an empty, reassuring
 table), and a run id may be shortened to any unique prefix, as `runs` prints it in full.
@@ -7,7 +8,7 @@ table), and a run id may be shortened to any unique prefix, as `runs` prints it 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from activate.config.hints import closest
 from activate.errors import UsageError
@@ -16,7 +17,7 @@ from activate.program import command
 if TYPE_CHECKING:
     from activate.config import Project
     from activate.state.reader import StateReader
-    from activate.state.records import RunRecord
+    from activate.state.records import RowResultRecord, RunRecord
 
 RUN_STATUSES = ("running", "succeeded", "partial", "failed", "aborted")
 PREFIX_MATCHES_SHOWN = 5
@@ -67,3 +68,25 @@ def recent_runs(
         found = [run for name in names for run in reader.runs(name, limit, statuses=statuses)]
     found.sort(key=lambda r: r.started_at, reverse=True)
     return found[:limit]
+
+
+def row_changes(record: RowResultRecord) -> dict[str, Any]:
+    """`rows RUN --diff`: one row result and the fields its write changed, `{field: {"old", "new"}}`.
+
+    `created`: the run created the record (an insert or upsert of a row with no state before: nothing to compare,
+    so no changes); a row synced before field-level state has changes with only "new" (its old values are unknown).
+    """
+    first = record.previous_hash is None and record.status == "succeeded"
+    created = first and record.operation in ("insert", "upsert")
+    out: dict[str, Any] = {
+        "key": record.row_key,
+        "operation": record.operation,
+        "status": record.status,
+        "created": created,
+        "changes": record.changes(),
+    }
+    if first and not created and record.operation != "delete":
+        out["note"] = "first synced by this run: the values it replaced are not known"
+    elif record.error_message:
+        out["note"] = record.error_message
+    return out

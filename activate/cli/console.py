@@ -63,7 +63,8 @@ class JsonConsole:
     def plan(self, plan: Plan) -> None:
         self.on_plan(plan)
 
-    def plans(self, plans: Sequence[Plan]) -> None:
+    def plans(self, plans: Sequence[Plan], *, diff: bool = False) -> None:
+        """Each plan as data; its samples (and `--key` rows) always carry their changes, `diff` or not."""
         for plan in plans:
             self.on_plan(plan)
 
@@ -82,6 +83,11 @@ class JsonConsole:
     def rows(self, rows: Sequence[dict[str, Any]]) -> None:
         for row in rows:
             self.emit("row", row)
+
+    def row_changes(self, rows: Sequence[dict[str, Any]]) -> None:
+        """`rows RUN --diff --json`: one `row_changes` object per row result (`activate.cli.audit.row_changes`)."""
+        for row in rows:
+            self.emit("row_changes", row)
 
     def message(self, text: str) -> None:
         self.emit("message", {"message": text})
@@ -135,7 +141,7 @@ class RichConsole:
             self._progress.stop()
             self._progress = None
 
-    def plan(self, plan: Plan, dry_run: bool = True) -> None:
+    def plan(self, plan: Plan, dry_run: bool = True, *, diff: bool = False) -> None:
         from rich.table import Table
 
         c = plan.counts
@@ -166,13 +172,52 @@ class RichConsole:
             for link in (plan.associations or {}).get("sample", []):
                 table.add_row("link", link["key"], link["operation"], f"{link['to']} {link['target_key']}")
             self.out.print(table)
+        if dry_run and diff:
+            self._sample_changes(plan)
+        if dry_run and plan.key_samples:
+            self._key_changes(plan)
 
-    def plans(self, plans: Sequence[Plan]) -> None:
+    def _sample_changes(self, plan: Plan) -> None:
+        """`plan --diff`: each sample changed row's changed fields, old → new."""
+        from rich.markup import escape
+
+        changed = plan.samples.get("changed", []) + plan.samples.get("removed", [])
+        if not any("changes" in item for item in changed):
+            return
+        self.out.print("  changes in sample rows (old → new):")
+        for item in changed:
+            if "changes" in item:
+                self.out.print(f"    [bold]{escape(item['key'])}[/] ({item['operation']})")
+                self._changes(item, "      ")
+
+    def _key_changes(self, plan: Plan) -> None:
+        """`plan --key K`: each chosen row, what the run does with it and its changed fields, old → new."""
+        from rich.markup import escape
+
+        for item in plan.key_samples:
+            kind = item["kind"].replace("_", " ")
+            operation = f" ({item['operation']})" if "operation" in item else ""
+            self.out.print(f"  row [bold]{escape(item['key'])}[/]: {kind}{operation}")
+            if item["kind"] == "added" and "fields" in item:
+                self.out.print(f"    creates: {escape(json.dumps(item['fields'], default=str, ensure_ascii=False))}")
+            self._changes(item, "    ")
+
+    def _changes(self, item: dict[str, Any], indent: str) -> None:
+        from rich.markup import escape
+
+        if "note" in item:
+            self.out.print(f"{indent}[dim]{escape(item['note'])}[/]")
+        if "error" in item:
+            self.out.print(f"{indent}[red]{escape(item['error'])}[/]")
+        for line in change_lines(item.get("changes") or {}):
+            self.out.print(f"{indent}{escape(line)}", soft_wrap=True)
+
+    def plans(self, plans: Sequence[Plan], *, diff: bool = False) -> None:
         """One plan: its details. Several: a summary table, one line per sync, then each plan's details."""
         if len(plans) > 1:
             self.out.print(plan_table(plans))
         for plan in plans:
-            self.plan(plan)
+            self.plan(plan, diff=diff)
 
     def explanation(self, explanation: RowExplanation) -> None:
         from activate.cli.explaining import render_explanation
@@ -252,6 +297,22 @@ class RichConsole:
             )
         self.out.print(table)
 
+    def row_changes(self, rows: Sequence[dict[str, Any]]) -> None:
+        """`rows RUN --diff`: each row result with its changed fields, old → new."""
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table("row_key", "operation", "status", "changes (old → new)")
+        for r in rows:
+            style = STATUS_STYLE.get(r["status"], "")
+            lines = change_lines(r["changes"])
+            if r["created"]:
+                lines.insert(0, "created by this run")
+            elif not lines and r.get("note"):
+                lines.append(r["note"])
+            table.add_row(escape(str(r["key"])), r["operation"], f"[{style}]{r['status']}[/]", escape("\n".join(lines)))
+        self.out.print(table)
+
     def message(self, text: str) -> None:
         self.out.print(text)
 
@@ -269,6 +330,21 @@ class RichConsole:
         self.err.print(f"[bold red]Error:[/] {escape(lines[0])}", soft_wrap=True)
         for line in lines[1:]:
             self.err.print(f"  {escape(line)}", soft_wrap=True)
+
+
+def change_lines(changes: dict[str, dict[str, Any]]) -> list[str]:
+    """`field: old → new`, one line per field, values as JSON (`null` a cleared field); an old value not recorded
+    (the row was synced before field-level state) shows as `?`."""
+    return [
+        f"{name}: {_shown(change['old']) if 'old' in change else '?'} → {_shown(change.get('new'))}"
+        for name, change in sorted(changes.items())
+    ]
+
+
+def _shown(value: Any) -> str:
+    from activate.destinations.encoding import dumps_exact
+
+    return dumps_exact(value)
 
 
 def approval_text(run: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from activate.diff.native import NativeDiff
 from activate.diff.outcome import PlannedRow
 from activate.diff.workspace import DiffCounts, DiffWorkspace, MatchField
 from activate.errors import ConfigError, ConfigIssue, SourceError
-from activate.fieldstate import FieldRules, parse_fields, plan_fields
+from activate.fieldstate import FieldRules, deleted_row, parse_fields, plan_fields
 from activate.plan.mapping import RenderError, RowMapping, parse_payload
 from activate.plan.plan import MODE_OPERATIONS, Plan, check_cleared_fields, check_guardrails, expected_api_calls
 from activate.rows import Operation
@@ -25,6 +25,7 @@ from activate.warehouse.target import NativeTarget, native_target, open_session
 
 if TYPE_CHECKING:
     from activate.config import LoadedSync, Project
+    from activate.plan.keys import RowStateLookup
     from activate.state.store import StateReader
 
 SAMPLE_ROWS = 3
@@ -37,6 +38,7 @@ class PlanOptions:
     full_resync: bool = False
     retry_rejected: bool = False
     approved_deletes: int | None = None  # `run --approve-deletes N`: this one run may delete up to N rows
+    sample_keys: tuple[str, ...] = ()  # `plan --key K`: these rows' writes (old -> new) besides the samples
 
 
 def check_columns(sync: LoadedSync, columns: list[str], root: Path) -> None:
@@ -212,6 +214,8 @@ class PlanBuilder:
             plan.cleared_fields = self._cleared_fields()
             plan.verdicts.append(check_cleared_fields(max_cleared, plan.cleared_fields, counts.state_rows))
         plan.samples = self._samples()
+        if self.options.sample_keys:
+            plan.key_samples = self._key_samples(self.options.sample_keys)
         plan.api_calls = expected_api_calls(plan, self._batch_size())
         if spec.destination.associations:
             from activate.associations import plan_links
@@ -292,25 +296,60 @@ class PlanBuilder:
         samples: dict[str, list[dict[str, Any]]] = {}
         ops = MODE_OPERATIONS[self.sync.spec.destination.mode]
         for kind in ("added", "changed", "removed"):
-            op = ops[kind]
             rows = self.workspace.sample(kind, SAMPLE_ROWS)
-            if not rows or op is None:
-                continue
-            items = []
-            for row in rows:
-                item: dict[str, Any] = {"key": row.row_key, "operation": op.value}
-                if row.destination_id:
-                    item["destination_id"] = row.destination_id
-                if row.payload is not None:
-                    try:
-                        rendered = self.mapping.render(parse_payload(row.payload))
-                    except RenderError as exc:
-                        item["error"] = str(exc)
-                    else:
-                        item.update(self._sample_write(row, op, rendered))
-                items.append(item)
-            samples[kind] = items
+            if rows and ops[kind] is not None:
+                samples[kind] = [self._sample_item(row) for row in rows]
         return samples
+
+    def _key_samples(self, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+        """`plan --key K`: each chosen row as a sample, found in one pass over the planned rows (`plan.keys`)."""
+        from activate.plan.keys import canonical_keys, find_planned, invalid_keys, unplanned_row
+
+        assert self.workspace is not None
+        spec = self.sync.spec
+        wanted = canonical_keys(keys, spec.source.key_columns, spec.name)
+        planned = find_planned(self.workspace, wanted)
+        missing = [key for key in wanted if key not in planned]
+        invalid = invalid_keys(self.workspace, missing) if missing else {}
+        state = self._row_state()
+        return [
+            {"kind": planned[key].kind, **self._sample_item(planned[key])}
+            if key in planned
+            else unplanned_row(key, spec.name, state, invalid)
+            for key in wanted
+        ]
+
+    def _row_state(self) -> RowStateLookup:
+        """Where one row's state is read: the warehouse of a `state: warehouse` sync, else the reader."""
+        from activate.diff.native import NativeDiff
+
+        if isinstance(self.workspace, NativeDiff) and self.workspace.target.separate_state:
+            from activate.explain import WarehouseRowState
+
+            return WarehouseRowState(self.workspace.session, self.workspace.target)
+        return self.reader
+
+    def _sample_item(self, row: PlannedRow) -> dict[str, Any]:
+        """A planned row as the run would write it: its operation and, for a write, the fields it sends."""
+        op = MODE_OPERATIONS[self.sync.spec.destination.mode][row.kind]
+        item: dict[str, Any] = {
+            "key": row.row_key,
+            "operation": op.value if op is not None else ("forget" if row.kind == "removed" else "skip"),
+        }
+        if row.destination_id:
+            item["destination_id"] = row.destination_id
+        if op is Operation.DELETE:
+            changes = deleted_row(row.previous_fields, row.previous_hash).changes
+            if changes:
+                item["changes"] = parse_fields(changes)
+        elif op is not None and row.payload is not None:
+            try:
+                rendered = self.mapping.render(parse_payload(row.payload))
+            except RenderError as exc:
+                item["error"] = str(exc)
+            else:
+                item.update(self._sample_write(row, op, rendered))
+        return item
 
     def _sample_write(self, row: PlannedRow, op: Operation, rendered: dict[str, Any]) -> dict[str, Any]:
         """A sample row as the run would send it: the fields it carries and, for a changed row, each changed field's

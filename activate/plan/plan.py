@@ -49,6 +49,9 @@ class Plan:
     partial_updates: bool = False
     # field -> synced rows the run would clear it on (set to null), counted when `max_cleared_fields` is set
     cleared_fields: dict[str, int] = field(default_factory=dict)
+    # `plan --key K`: each chosen row as a sample, with its "kind" (added | changed | removed | unchanged |
+    # held_back | invalid | not_in_source); rows the run does not write carry a "note" saying why
+    key_samples: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def operations(self) -> dict[str, int]:
@@ -104,6 +107,7 @@ class Plan:
             "samples": self.samples,
             "notes": self.notes,
             **({"cleared_fields": self.cleared_fields} if self.cleared_fields else {}),
+            **({"keys": self.key_samples} if self.key_samples else {}),
             **({"associations": self.associations} if self.associations is not None else {}),
         }
 
