@@ -195,9 +195,10 @@ class RichConsole:
         from rich.markup import escape
 
         for item in plan.key_samples:
-            kind = item["kind"].replace("_", " ")
-            operation = f" ({item['operation']})" if "operation" in item else ""
-            self.out.print(f"  row [bold]{escape(item['key'])}[/]: {kind}{operation}")
+            if "operation" not in item:  # a row the run does not touch: the note says why
+                self.out.print(f"  row [bold]{escape(item['key'])}[/]: {escape(item['note'])}", soft_wrap=True)
+                continue
+            self.out.print(f"  row [bold]{escape(item['key'])}[/]: {item['kind']} ({item['operation']})")
             if item["kind"] == "added" and "fields" in item:
                 self.out.print(f"    creates: {escape(json.dumps(item['fields'], default=str, ensure_ascii=False))}")
             self._changes(item, "    ")
