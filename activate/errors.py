@@ -6,6 +6,7 @@ ActivateError                 base: a message safe to print (never a secret)
  ├─ SourceError               the warehouse refused the query (exit 1)
  ├─ LockHeldError             another run of the same sync holds the lock (exit 1)
  ├─ GuardrailError            a guardrail stopped the run before any write (exit 1)
+ ├─ SyncHeldError             the sync is held by `revert --hold` until `resume` (exit 5)
  └─ WriterError               raised by destinations through the writer toolkit (see activate.http.errors)
 """
 
@@ -70,3 +71,9 @@ class LockHeldError(ActivateError):
 
 class GuardrailError(ActivateError):
     """A guardrail tripped on the plan; nothing was written."""
+
+
+class SyncHeldError(ActivateError):
+    """The sync is held (`activate revert RUN --hold`) so it does not re-apply what was reverted; nothing ran."""
+
+    exit_code = 5  # activate.exits.HELD

@@ -11,6 +11,7 @@ FAILED = 1
 INVALID = 2
 PARTIAL = 3
 GUARDRAIL_TRIPPED = 4
+HELD = 5
 INTERRUPTED = 130  # 128 + SIGINT
 TERMINATED = 143  # 128 + SIGTERM
 
@@ -20,6 +21,7 @@ EXIT_CODES: dict[int, str] = {
     INVALID: "invalid configuration or usage (every issue printed as file:line:col)",
     PARTIAL: "partial: some rows failed or were rejected, the rest synced",
     GUARDRAIL_TRIPPED: "`plan`: a guardrail trips on the plan (CI can gate on it)",
+    HELD: "`run`: the sync is held by `revert --hold` and did not run (`resume SYNC` releases it)",
     INTERRUPTED: "`run` stopped by Ctrl-C (SIGINT): batches in flight finished and were recorded, the run aborted",
     TERMINATED: "`run` stopped by SIGTERM: batches in flight finished and were recorded, the run aborted",
 }

@@ -66,6 +66,8 @@ class FieldRules:
     match: str | None
     partial: bool
     force: bool = False  # a full resync: every field a record may get, changed or not
+    # the mapped destination fields: a row's confirmed values keep these (and the fields its write renders)
+    mapped: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, mapping: RowMapping, *, partial: bool, force: bool = False) -> FieldRules:
@@ -75,6 +77,7 @@ class FieldRules:
             mapping.spec.match,
             partial and not force,
             force,
+            frozenset(f.field for f in mapping.fields),
         )
 
 
@@ -125,7 +128,8 @@ def plan_fields(
     if rules.match is not None and rules.match in rendered:
         send[rules.match] = rendered[rules.match]
     merged = {**previous, **send}
-    confirmed = {name: merged[name] for name in rendered if name in merged}
+    # a write need not render every field (a revert renders the fields it restores): the other mapped ones stay
+    confirmed = {name: value for name, value in merged.items() if name in rendered or name in rules.mapped}
     changes = {name: {"old": previous.get(name), "new": value} for name, value in differing.items()}
     written = WrittenRow(encode_fields(confirmed), encode_fields(changes), previous_hash)
     return FieldWrite(send, written, tuple(differing))

@@ -12,6 +12,7 @@ Invariants:
   dependency's run failed (each sync's own status shows that);
 - a DuckDB state file admits one user per process at a time (the engine attaches it into the warehouse
   connection), so with DuckDB state the scheduler's runs take turns; Postgres state runs `max_workers` at once;
+- a sync held by `activate revert --hold` is skipped (one log line per window) until `activate resume`;
 - `stop` ends in-flight runs after their batches in flight (status `aborted`, locks released) and starts none.
 """
 
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from activate.clock import SYSTEM_CLOCK, Clock
-from activate.errors import ActivateError, LockHeldError
+from activate.errors import ActivateError, LockHeldError, SyncHeldError
 
 if TYPE_CHECKING:
     from activate.config import Project
@@ -246,7 +247,10 @@ class Scheduler:
                 outcome = ScheduledRun(name, window, skipped="another scheduler is starting this window")
             else:
                 try:
-                    if _ran_since(store, name, window):
+                    hold = store.hold(name)
+                    if hold is not None:
+                        outcome = ScheduledRun(name, window, skipped=f"held: {hold.describe()}")
+                    elif _ran_since(store, name, window):
                         outcome = ScheduledRun(name, window, skipped="already ran in this window (another scheduler)")
                     else:
                         summary = run_sync(
@@ -255,7 +259,7 @@ class Scheduler:
                         duration = self.clock.monotonic() - started
                         send_alerts(project, summary, clock=self.clock)
                         outcome = ScheduledRun(name, window, summary, None, duration, self.clock.now())
-                except LockHeldError as exc:
+                except (LockHeldError, SyncHeldError) as exc:  # held: a revert --hold landed since the check
                     outcome = ScheduledRun(name, window, skipped=str(exc))
                 except ActivateError as exc:  # invalid config reaching the engine: this window fails, the rest goes on
                     outcome = ScheduledRun(name, window, skipped=f"did not start: {exc}")

@@ -41,6 +41,7 @@ SLOW_MODULES = frozenset(
         "tests/fields/test_partial_updates_hubspot.py",
         "tests/engine/test_systemic_failures.py",
         "tests/http/test_redis_limiter.py",
+        "tests/revert/test_revert.py",
         "tests/integrations/test_airflow.py",
         "tests/integrations/test_dagster.py",
         "tests/integrations/test_dbt.py",

@@ -509,9 +509,12 @@ def simulate(
 from activate.cli.dbt import dbt_app  # noqa: E402 - registered after the app's own commands
 from activate.cli.explaining import explain  # noqa: E402
 from activate.cli.ops import schedule, status  # noqa: E402
+from activate.cli.reverting import resume, revert  # noqa: E402
 from activate.cli.ui import ui  # noqa: E402
 
 app.command()(explain)
+app.command()(revert)
+app.command()(resume)
 app.command()(schedule)
 app.command()(status)
 app.command()(ui)

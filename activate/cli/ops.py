@@ -39,6 +39,7 @@ class SyncStatus:
     last_success_at: str | None
     freshness_seconds: float | None
     overdue: bool
+    held: str | None = None  # `revert --hold`: why the sync does not run, until `activate resume`
 
 
 def sync_statuses(project: Project, clock: Clock, names: Sequence[str] | None = None) -> list[SyncStatus]:
@@ -59,6 +60,7 @@ def sync_statuses(project: Project, clock: Clock, names: Sequence[str] | None = 
         try:
             runs = store.runs(name, limit=1)
             success = store.last_success(name)
+            hold = store.hold(name)
             with store.connect() as conn:
                 oldest = conn.execute(sa.select(sa.func.min(schema.runs.c.started_at))).scalar()
         finally:
@@ -81,6 +83,7 @@ def sync_statuses(project: Project, clock: Clock, names: Sequence[str] | None = 
                 last_success_at=_iso(succeeded_at),
                 freshness_seconds=round((now - succeeded_at).total_seconds(), 3) if succeeded_at else None,
                 overdue=overdue,
+                held=hold.describe() if hold is not None else None,
             )
         )
     return statuses
@@ -142,7 +145,7 @@ def status(
         last = f"{s.last_status} at {s.last_started_at}" if s.last_status else "never ran"
         line = f"{s.sync}: schedule {s.schedule or 'none'}; last run {last}; next run {s.next_run_at or '-'}; "
         line += f"last success {_ago(s.freshness_seconds)}"
-        typer.echo(line + ("; OVERDUE" if s.overdue else ""))
+        typer.echo(line + ("; OVERDUE" if s.overdue else "") + (f"; HELD: {s.held}" if s.held else ""))
     if any(s.overdue for s in statuses):
         raise typer.Exit(1)
 

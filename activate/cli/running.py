@@ -14,8 +14,8 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from activate.errors import UsageError
-from activate.exits import FAILED, INVALID, PARTIAL, SUCCEEDED
+from activate.errors import SyncHeldError, UsageError
+from activate.exits import FAILED, HELD, INVALID, PARTIAL, SUCCEEDED
 
 if TYPE_CHECKING:
     from activate.cli.console import Console
@@ -57,7 +57,8 @@ def run_syncs(
 ) -> int:
     """Run each sync once, in order; the most severe exit code wins. `ask`: show each plan and ask before passing
     a tripped `max_deletes`. `stop` (set by SIGTERM / Ctrl-C) ends the running sync gracefully and starts no
-    other."""
+    other. A sync held by `revert --hold` is refused in one line (exit 5 when nothing worse happened) and the
+    others still run."""
     from activate.alerts import send_alerts
     from activate.engine import run_sync
 
@@ -66,7 +67,12 @@ def run_syncs(
         if stop is not None and stop.is_set():
             break
         chosen = _ask_approval(console, project, name, options) if ask else options
-        summary = run_sync(project, name, chosen, observer=console, stop=stop)
+        try:
+            summary = run_sync(project, name, chosen, observer=console, stop=stop)
+        except SyncHeldError as exc:
+            console.error(str(exc))
+            codes.append(HELD)
+            continue
         console.summary(summary)
         send_alerts(project, summary)
         codes.append(summary.exit_code)
@@ -92,8 +98,8 @@ def _ask_approval(console: Console, project: Project, name: str, options: RunOpt
 
 
 def combined_exit(codes: Sequence[int]) -> int:
-    """Several syncs: the most severe outcome wins (invalid over failed over partial over succeeded)."""
-    for code in (INVALID, FAILED, PARTIAL):
+    """Several syncs: the most severe outcome wins (invalid over failed over partial over held over succeeded)."""
+    for code in (INVALID, FAILED, PARTIAL, HELD):
         if code in codes:
             return code
     return SUCCEEDED

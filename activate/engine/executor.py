@@ -26,7 +26,7 @@ from activate import tracing
 from activate.associations import AssociationPhase, has_unsettled
 from activate.destinations.base import AssociationWriter, Destination, RowOp, WriteBatch
 from activate.engine.outcome import FailureKind, failure_kind_of
-from activate.fieldstate import FieldRules, deleted_row, plan_fields
+from activate.fieldstate import FieldRules, deleted_row, parse_fields, plan_fields
 from activate.http.errors import QuotaExhausted, TerminalError
 from activate.logs import log_event
 from activate.plan.mapping import RenderError, RowMapping, parse_payload
@@ -288,15 +288,15 @@ class Executor:
                     written[planned.row_key] = deleted_row(planned.previous_fields, planned.previous_hash)
                 else:
                     try:
-                        rendered = self.mapping.render(parse_payload(planned.payload or "{}"))
+                        rendered = self._rendered(planned)
                     except RenderError as exc:
                         failure = RowResult(planned.row_key, RowStatus.REJECTED, None, "RENDER_ERROR", str(exc), 0, op)
                         self.recorder.record([failure], {planned.row_key: planned.row_hash or ""})
                         continue
                     creates = op is Operation.INSERT or (op is Operation.UPSERT and planned.previous_hash is None)
-                    write = plan_fields(
-                        self.rules, rendered, planned.previous_fields, planned.previous_hash, creates=creates
-                    )
+                    rules = self.rules if planned.restore is None else self._restore_rules()
+                    previous = planned.previous_fields
+                    write = plan_fields(rules, rendered, previous, planned.previous_hash, creates=creates)
                     if write.send is None:
                         settled.append(RowResult.skipped(planned.row_key, op, planned.destination_id, UNCHANGED_FIELDS))
                         settled_hashes[planned.row_key] = planned.row_hash or ""
@@ -314,6 +314,21 @@ class Executor:
                 self.recorder.record(settled, settled_hashes, advance_skipped=True, written=settled_rows)
         if rows:
             yield _Pending(WriteBatch(op, rows), hashes, written)
+
+    def _rendered(self, planned: PlannedRow) -> dict[str, Any]:
+        """The row's destination fields: rendered from its source payload, or, for a row `activate revert` puts
+        back, its confirmed (still mapped) values with the restored ones over them."""
+        if planned.restore is None:
+            return self.mapping.render(parse_payload(planned.payload or "{}"))
+        mapped = self.rules.mapped
+        confirmed = parse_fields(planned.previous_fields) if planned.previous_fields else {}
+        restored = parse_fields(planned.restore)
+        return {name: value for name, value in {**confirmed, **restored}.items() if name in mapped}
+
+    def _restore_rules(self) -> FieldRules:
+        """A revert puts back exactly what was there: a previous null is restored even on a `nulls: skip` field
+        (that rule guards against a source's nulls, not against undoing a run)."""
+        return replace(self.rules, skip_nulls=frozenset())
 
     # -- non-idempotent writes --------------------------------------------------------------------------------------
 

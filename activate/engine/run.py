@@ -1,13 +1,15 @@
 """One run of one sync: lock -> plan -> guardrails -> execute -> record -> finish (DESIGN §3).
 
 The engine is the only layer that ties config, source, diff, plan, destination and state together; this module
-drives one run through its parts: the `Lease` (lock and heartbeat), the `PlanBuilder` (the same Plan `activate
-plan` renders), the `Executor` (batches, concurrency) and its `Recorder` (results into state), and the outcome
-(`RunSummary` with a typed `RunStatus` and `FailureKind`, recorded in `activate_runs`).
+drives one run through its parts: the `Lease` (lock and heartbeat), a `PlanSource` (the `PlanBuilder`, which builds
+the same Plan `activate plan` renders, or `activate revert`'s planner, which plans from a run's recorded changes),
+the `Executor` (batches, concurrency) and its `Recorder` (results into state), and the outcome (`RunSummary` with a
+typed `RunStatus` and `FailureKind`, recorded in `activate_runs`).
 
 Invariants:
 - state advances only for rows the destination confirmed, in the same transaction as their row results;
 - a tripped guardrail, an invalid mapping or a failed query ends the run before any write;
+- a sync held by `revert --hold` does not run (checked holding its lock, so a revert and a run never cross);
 - a graceful stop (`stop` set: SIGTERM, Ctrl-C, the scheduler shutting down) lets the batches in flight finish
   and records them; the run ends `aborted` with kind `interrupted` and unsent rows stay pending.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,7 +31,7 @@ from activate.engine.executor import Executor
 from activate.engine.lease import Lease
 from activate.engine.outcome import FailureKind, RunStatus, RunSummary, failure_kind_of
 from activate.engine.recorder import Recorder
-from activate.errors import ActivateError, ConfigError, GuardrailError, UsageError
+from activate.errors import ActivateError, ConfigError, GuardrailError, SyncHeldError, UsageError
 from activate.http.stats import RunStats
 from activate.logs import log_event, remember_secrets
 from activate.plan.builder import PlanBuilder, PlanOptions
@@ -39,7 +42,10 @@ from activate.state.open import open_state_store
 
 if TYPE_CHECKING:
     from activate.config import LoadedSync, Project
+    from activate.diff.native import PlannedDiff
     from activate.state.store import StateStore
+
+REVERT_TRIGGER = "revert"
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,23 @@ class RunOptions:
     approve_deletes: int | None = None  # a person let this one run delete up to N rows past max_deletes
     approved_by: str | None = None  # who (the OS user of `activate run`)
     approval_reason: str | None = None  # why (`--reason`)
+    reverted_run_id: str | None = None  # `activate revert`: the run being undone (recorded on this run's row)
+    hold_by: str | None = None  # `revert --hold`: hold the sync afterwards, placed by this person
+
+
+class PlanSource(Protocol):
+    """Where a run's Plan and its planned rows come from: the `PlanBuilder` (snapshot and diff) for a normal run,
+    `activate.revert.RevertPlanner` (a run's recorded changes) for a revert. `workspace` is set by `build`."""
+
+    @property
+    def workspace(self) -> PlannedDiff | None: ...
+
+    def build(self) -> Plan: ...
+
+    def close(self) -> None: ...
+
+
+PlanSourceFactory = Callable[["StateStore", str], PlanSource]  # (the run's store, its run id) -> its plan source
 
 
 class RunObserver(Protocol):
@@ -85,12 +108,14 @@ def run_sync(
     clock: Clock = SYSTEM_CLOCK,
     observer: RunObserver | None = None,
     stop: threading.Event | None = None,
+    plan_source: PlanSourceFactory | None = None,
 ) -> RunSummary:
     """Run one sync once and return its summary (also recorded in `activate_runs`).
 
-    Raises ConfigError/UsageError for invalid config (exit 2) and LockHeldError when the sync is running elsewhere.
-    Every other failure is recorded on the run and returned as status `failed`. `stop`, when set, ends the run
-    after the batches in flight (a graceful shutdown): status `aborted`, rows not sent stay pending.
+    Raises ConfigError/UsageError for invalid config (exit 2), LockHeldError when the sync is running elsewhere and
+    SyncHeldError when `revert --hold` holds it. Every other failure is recorded on the run and returned as status
+    `failed`. `stop`, when set, ends the run after the batches in flight (a graceful shutdown): status `aborted`,
+    rows not sent stay pending. `plan_source`: where the plan comes from (default: snapshot and diff).
     """
     from activate.plan.state_location import moved_state, remember_state
 
@@ -102,7 +127,9 @@ def run_sync(
             moved = moved_state(project, sync, store.state_count(sync.name))
             if moved is not None and sync.spec.destination.mode == "mirror" and not options.full_resync:
                 raise GuardrailError(f"refusing to run: {moved}")
-            run = _Run(project, sync, store, options, clock, observer or _NoObserver(), stop or threading.Event())
+            run = _Run(
+                project, sync, store, options, clock, observer or _NoObserver(), stop or threading.Event(), plan_source
+            )
             summary = run.execute()
             remember_state(project, sync, store.state_count(sync.name))
             return summary
@@ -144,6 +171,7 @@ class _Run:
         clock: Clock,
         observer: RunObserver,
         stop: threading.Event,
+        plan_source: PlanSourceFactory | None = None,  # None: the PlanBuilder's snapshot and diff
     ) -> None:
         self.project = project
         self.sync = sync
@@ -169,14 +197,17 @@ class _Run:
             lock_lost=self.lease.lost,
             on_progress=observer.on_progress,
         )
+        self.plan_source = plan_source
 
     def execute(self) -> RunSummary:
         self.lease.acquire(wait=self.options.wait, wait_timeout=self.options.wait_timeout)
         try:
+            self._check_hold()
             self.store.start_run(
                 self.run_id, self.spec.name, self.options.trigger, self.clock.now(), self.sync.config_hash
             )
             self._record_context()
+            self._hold()
             remember_secrets(self.project.secrets)
             log_event("run.started", f"run started ({self.options.trigger})", run_id=self.run_id, sync=self.spec.name)
             self.lease.start_heartbeat()
@@ -211,6 +242,22 @@ class _Run:
             self.lease.release()
             self._prune()
 
+    def _check_hold(self) -> None:
+        """A held sync does not run (only a revert may: it is how a held sync is repaired)."""
+        if self.options.trigger == REVERT_TRIGGER:
+            return
+        hold = self.store.hold(self.spec.name)
+        if hold is not None:
+            raise SyncHeldError(hold.describe())
+
+    def _hold(self) -> None:
+        """`revert --hold`: placed as the revert starts, under its lock, so no run slips in between the revert
+        and the hold to re-apply what it undoes."""
+        if self.options.hold_by is not None and self.options.reverted_run_id is not None:
+            self.store.hold_sync(
+                self.spec.name, self.run_id, self.options.reverted_run_id, self.options.hold_by, self.clock.now()
+            )
+
     def _record_context(self) -> None:
         """The target the run uses and a person's guardrail approval, on the run's row (an audit of who let a
         run pass a guardrail, how far and why)."""
@@ -218,6 +265,8 @@ class _Run:
         values: dict[str, Any] = {}
         if self.project.target is not None:
             values["target"] = self.project.target
+        if options.reverted_run_id is not None:
+            values["reverted_run_id"] = options.reverted_run_id
         if options.approve_deletes is not None:
             values.update(
                 approved_deletes=options.approve_deletes,
@@ -228,18 +277,23 @@ class _Run:
             self.store.update_run(self.run_id, **values)
 
     def _execute(self) -> None:
-        """Build the same Plan `activate plan` renders, check its guardrails, hand it to the executor."""
-        builder = PlanBuilder(
-            self.project,
-            self.sync,
-            self.store,
-            PlanOptions(
-                full_resync=self.options.full_resync,
-                retry_rejected=self.options.retry_rejected,
-                approved_deletes=self.options.approve_deletes,
-            ),
-            self.run_id,
-        )
+        """Build the Plan (the same one `activate plan` or `activate revert` renders), check its guardrails, hand it
+        to the executor."""
+        builder: PlanSource
+        if self.plan_source is not None:
+            builder = self.plan_source(self.store, self.run_id)
+        else:
+            builder = PlanBuilder(
+                self.project,
+                self.sync,
+                self.store,
+                PlanOptions(
+                    full_resync=self.options.full_resync,
+                    retry_rejected=self.options.retry_rejected,
+                    approved_deletes=self.options.approve_deletes,
+                ),
+                self.run_id,
+            )
         try:
             plan = builder.build()
             self._count_plan(plan)

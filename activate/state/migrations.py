@@ -53,12 +53,20 @@ def _v5_field_state(conn: sa.Connection) -> None:
     _add_missing_columns(conn, schema.row_results, ["changed_fields", "previous_hash"])
 
 
+def _v6_revert_holds(conn: sa.Connection) -> None:
+    """`activate revert`: a revert run names the run it undid (`activate_runs.reverted_run_id`), and `--hold`
+    pauses the sync (`activate_holds`) until `activate resume`."""
+    _add_missing_columns(conn, schema.runs, ["reverted_run_id"])
+    schema.holds.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _v1_initial,
     _v2_run_approval_and_target,
     _v3_associations,
     _v4_failure_kind,
     _v5_field_state,
+    _v6_revert_holds,
 ]
 LATEST = len(MIGRATIONS)
 

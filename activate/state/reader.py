@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from activate.state import schema
 from activate.state.records import (
+    HoldRecord,
     Intent,
     LockRecord,
     Rejection,
@@ -138,6 +140,19 @@ class StateReader:
         )
         return {r[0]: r[1] for r in self._query(statement)}
 
+    def synced_rows(self, sync_name: str, keys: Sequence[str], chunk: int = 5_000) -> dict[str, SyncedRowRecord]:
+        """The stored state of some rows (hash, destination id, confirmed fields, last run), by key; keys not
+        synced are absent (`revert` reads the rows a run wrote)."""
+        t = schema.state
+        found: dict[str, SyncedRowRecord] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), chunk):
+            statement = sa.select(t).where(t.c.sync_name == sync_name, t.c.row_key.in_(unique[start : start + chunk]))
+            for row in self._query(statement):
+                record = record_from_row(SyncedRowRecord, row._mapping)
+                found[record.row_key] = record
+        return found
+
     def rejections(self, sync_name: str) -> list[Rejection]:
         """Rows whose last attempt was rejected, with the hashes they were rejected with."""
         t = schema.rejections
@@ -246,6 +261,34 @@ class StateReader:
             .limit(1)
         )
         return record_from_row(RunRecord, rows[0]._mapping) if rows else None
+
+    def hold(self, sync_name: str) -> HoldRecord | None:
+        """The hold `revert --hold` placed on a sync (None: the sync runs)."""
+        t = schema.holds
+        rows = self._query_v6(sa.select(t).where(t.c.sync_name == sync_name))
+        return record_from_row(HoldRecord, rows[0]._mapping) if rows else None
+
+    def holds(self) -> dict[str, HoldRecord]:
+        """Every held sync, by name."""
+        rows = self._query_v6(sa.select(schema.holds))
+        return {r.sync_name: r for r in (record_from_row(HoldRecord, row._mapping) for row in rows)}
+
+    def _query_v6(self, statement: sa.Executable) -> list[Any]:
+        """`_query` of `activate_holds`, which a reader of a store no writer has migrated to v6 yet lacks."""
+        if self.is_duckdb:
+            database = sa.engine.make_url(self.url).database
+            if database not in (None, "", ":memory:") and not Path(database).exists():
+                return []
+        with self.connect() as conn:
+            if not sa.inspect(conn).has_table(schema.holds.name):
+                return []
+            return list(conn.execute(statement))
+
+    def schema_applied_at(self, version: int) -> datetime | None:
+        """When the state store reached a schema version (None: not yet, or before versions were recorded)."""
+        t = schema.schema_version
+        rows = self._query(sa.select(t.c.applied_at).where(t.c.version == version))
+        return rows[0][0] if rows else None
 
     def lock_holder(self, sync_name: str) -> LockRecord | None:
         t = schema.locks

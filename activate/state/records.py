@@ -8,10 +8,11 @@ written against the dict rows of earlier versions.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
 __all__ = [
+    "HoldRecord",
     "Intent",
     "LockRecord",
     "Rejection",
@@ -112,6 +113,7 @@ class RunRecord(_Record):
     approved_by: str | None = None
     approval_reason: str | None = None
     target: str | None = None  # the `targets:` entry the run used
+    reverted_run_id: str | None = None  # a `revert` run: the run whose changes it undid
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,28 @@ class LockRecord(_Record):
     holder: str
     acquired_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class HoldRecord(_Record):
+    """One row of `activate_holds`: a sync paused by `activate revert RUN --hold` until `activate resume SYNC`."""
+
+    sync_name: str
+    held_at: datetime
+    held_by: str
+    run_id: str  # the revert run that placed the hold
+    reverted_run_id: str
+
+    def describe(self) -> str:
+        """One line: why the sync does not run, and how to release it."""
+        from activate.program import command
+
+        held_at = self.held_at if self.held_at.tzinfo is not None else self.held_at.replace(tzinfo=UTC)
+        return (
+            f"sync '{self.sync_name}' is held since the revert of run {self.reverted_run_id} at "
+            f"{held_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC by {self.held_by}; release it with: "
+            f"{command('resume ' + self.sync_name)}"
+        )
 
 
 def record_from_row(cls: type[R], mapping: Any) -> R:

@@ -4,7 +4,7 @@ Public: `activate_runs`, `activate_row_results`, `activate_state`.
 Engine-internal: `activate_rejections` (the data hash a row was rejected with, so it is not re-sent until it
 changes), `activate_intents` (non-idempotent writes in flight, reconciled after a crash), `activate_locks`
 (one run per sync, by lease), `activate_associations` (each row's links to other syncs' records: linked, pending
-or stale), `activate_schema_version`.
+or stale), `activate_holds` (syncs paused by `revert --hold` until `resume`), `activate_schema_version`.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ runs = sa.Table(
     sa.Column("approval_reason", sa.Text),
     sa.Column("target", sa.String(100)),  # the `targets:` entry the run used, when the project has targets
     sa.Column("failure_kind", sa.String(20)),  # v4: activate.engine.outcome.FailureKind; null when not failed
+    sa.Column("reverted_run_id", sa.String(64)),  # v6: a `revert` run: the run whose changes it undid
 )
 
 row_results = sa.Table(
@@ -131,6 +132,18 @@ locks = sa.Table(
     sa.Column("holder", sa.String(200), nullable=False),
     sa.Column("acquired_at", TS, nullable=False),
     sa.Column("expires_at", TS, nullable=False),
+)
+
+holds = sa.Table(
+    "activate_holds",
+    metadata,
+    # v6: a sync paused by `activate revert RUN --hold` so its next run does not re-apply what was reverted;
+    # `activate run` refuses it and the scheduler skips it until `activate resume SYNC` deletes the row
+    sa.Column("sync_name", sa.String(200), primary_key=True),
+    sa.Column("held_at", TS, nullable=False),
+    sa.Column("held_by", sa.String(200), nullable=False),  # the OS user of `activate revert`
+    sa.Column("run_id", sa.String(64), nullable=False),  # the revert run that placed the hold
+    sa.Column("reverted_run_id", sa.String(64), nullable=False),  # the run it reverted
 )
 
 sa.Index("ix_activate_row_results_sync_key", row_results.c.sync_name, row_results.c.row_key)

@@ -185,6 +185,25 @@ class StateStore(StateReader):
             conn.execute(sa.delete(schema.intents).where(schema.intents.c.sync_name == sync_name))
             return int(removed)
 
+    # -- holds (`activate revert --hold`, `activate resume`) ---------------------------------------------------------
+
+    def hold_sync(self, sync_name: str, run_id: str, reverted_run_id: str, held_by: str, now: datetime) -> None:
+        """Pause a sync until `release_hold`: `activate run` refuses it and the scheduler skips it."""
+        t = schema.holds
+        with self.transaction() as conn:
+            conn.execute(sa.delete(t).where(t.c.sync_name == sync_name))
+            conn.execute(
+                sa.insert(t).values(
+                    sync_name=sync_name, held_at=now, held_by=held_by, run_id=run_id, reverted_run_id=reverted_run_id
+                )
+            )
+
+    def release_hold(self, sync_name: str) -> bool:
+        """Let a held sync run again; False when it was not held."""
+        t = schema.holds
+        with self.transaction() as conn:
+            return bool(conn.execute(sa.delete(t).where(t.c.sync_name == sync_name)).rowcount)
+
     def prune_row_results(self, older_than: datetime) -> int:
         t = schema.row_results
         with self.transaction() as conn:
