@@ -18,7 +18,7 @@ The row key is the canonical text of a one-column primary key, or a JSON array o
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -58,40 +58,105 @@ class ColumnSql:
     invalid_reason: str | None = None
 
 
-def column_sql(field: pa.Field) -> ColumnSql:
-    """Canonical SQL for one Arrow column."""
+class Shape(StrEnum):
+    """What a column's values are, as far as their canonical text goes: read from an Arrow type or a DuckDB type."""
+
+    JSON = "json"  # text a reader already wrote as canonical JSON (tagged `activate.type: json`)
+    FLOAT = "float"
+    EXACT = "exact"  # integers and decimals
+    BOOLEAN = "boolean"
+    TIMESTAMP = "timestamp"
+    TEMPORAL = "temporal"  # dates and times of day
+    BYTES = "bytes"
+    NULL = "null"  # a column of a type that holds only NULL
+    NESTED = "nested"  # lists, arrays, structs, maps, unions
+    TEXT = "text"  # strings and everything else DuckDB casts to text
+
+
+Shapes = Mapping[str, Shape]
+
+# DuckDB type ids (`DuckDBPyType.id`) read without building Arrow (pyarrow is a quarter second to import); each is
+# the shape of the Arrow type DuckDB exports it as (tests/diff/test_canonical.py compares both for every type). A
+# type not listed here is read from Arrow.
+DUCKDB_SHAPES: dict[str, Shape] = {
+    **dict.fromkeys(("float", "double"), Shape.FLOAT),
+    **dict.fromkeys(("tinyint", "smallint", "integer", "bigint", "hugeint", "decimal"), Shape.EXACT),
+    **dict.fromkeys(("utinyint", "usmallint", "uinteger", "ubigint", "uhugeint"), Shape.EXACT),
+    "boolean": Shape.BOOLEAN,
+    **dict.fromkeys(
+        ("timestamp", "timestamp with time zone", "timestamp_s", "timestamp_ms", "timestamp_ns"), Shape.TIMESTAMP
+    ),
+    **dict.fromkeys(("date", "time", "time with time zone"), Shape.TEMPORAL),
+    **dict.fromkeys(("blob", "bit"), Shape.BYTES),
+    "null": Shape.NULL,
+    **dict.fromkeys(("list", "array", "struct", "map", "union"), Shape.NESTED),
+    **dict.fromkeys(("varchar", "uuid", "enum", "interval"), Shape.TEXT),
+}
+
+
+def arrow_shape(field: pa.Field) -> Shape:
+    """The shape of an Arrow column."""
     import pyarrow as pa
 
-    col = quote(field.name)
     t = field.type
     if field.metadata and field.metadata.get(JSON_TAG) == b"json":
-        return ColumnSql(f"CAST({col} AS VARCHAR)", JsonKind.RAW)  # the reader wrote canonical JSON
-    if pa.types.is_floating(t):
+        return Shape.JSON
+    checks = (
+        (pa.types.is_floating, Shape.FLOAT),
+        (lambda t: pa.types.is_integer(t) or pa.types.is_decimal(t), Shape.EXACT),
+        (pa.types.is_boolean, Shape.BOOLEAN),
+        (pa.types.is_timestamp, Shape.TIMESTAMP),
+        (lambda t: pa.types.is_date(t) or pa.types.is_time(t), Shape.TEMPORAL),
+        (
+            lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t),
+            Shape.BYTES,
+        ),
+        (pa.types.is_null, Shape.NULL),
+        (pa.types.is_nested, Shape.NESTED),
+    )
+    return next((shape for check, shape in checks if check(t)), Shape.TEXT)
+
+
+def shapes_of(schema: pa.Schema | Shapes) -> Shapes:
+    """Column name -> shape, from an Arrow schema or as given."""
+    if isinstance(schema, Mapping):
+        return schema
+    return {field.name: arrow_shape(field) for field in schema}
+
+
+def column_sql(field: pa.Field) -> ColumnSql:
+    """Canonical SQL for one Arrow column."""
+    return shape_sql(field.name, arrow_shape(field))
+
+
+def shape_sql(name: str, shape: Shape) -> ColumnSql:
+    """Canonical SQL for one column of a shape."""
+    col = quote(name)
+    if shape is Shape.FLOAT:
         return ColumnSql(
             f"CAST({col} AS VARCHAR)",
             JsonKind.RAW,
             f"(isnan({col}) OR isinf({col}))",
-            f"column {field.name!r} is NaN or infinite, which no destination accepts",
+            f"column {name!r} is NaN or infinite, which no destination accepts",
         )
-    if pa.types.is_integer(t) or pa.types.is_decimal(t):
+    if shape in (Shape.JSON, Shape.EXACT):  # JSON: the reader wrote canonical JSON
         return ColumnSql(f"CAST({col} AS VARCHAR)", JsonKind.RAW)
-    if pa.types.is_boolean(t):
+    if shape is Shape.BOOLEAN:
         return ColumnSql(f"CASE WHEN {col} THEN 'true' WHEN NOT {col} THEN 'false' END", JsonKind.RAW)
-    if pa.types.is_timestamp(t):
+    if shape is Shape.TIMESTAMP:
         return ColumnSql(f"strftime({col}, {literal(_TS_FORMAT)})", JsonKind.SAFE_STRING)
-    if pa.types.is_date(t) or pa.types.is_time(t):
+    if shape is Shape.TEMPORAL:
         return ColumnSql(f"CAST({col} AS VARCHAR)", JsonKind.SAFE_STRING)
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+    if shape is Shape.BYTES:
         return ColumnSql(
             "CAST(NULL AS VARCHAR)",
             JsonKind.RAW,
             f"({col} IS NOT NULL)",
-            f"column {field.name!r} holds bytes, which cannot be sent; cast it to text in the query "
-            "(e.g. hex() or base64())",
+            f"column {name!r} holds bytes, which cannot be sent; cast it to text in the query (e.g. hex() or base64())",
         )
-    if pa.types.is_null(t):
+    if shape is Shape.NULL:
         return ColumnSql("CAST(NULL AS VARCHAR)", JsonKind.RAW)
-    if pa.types.is_nested(t):
+    if shape is Shape.NESTED:
         return ColumnSql(f"CAST(to_json({col}) AS VARCHAR)", JsonKind.RAW)
     return ColumnSql(f"CAST({col} AS VARCHAR)", JsonKind.STRING)
 
@@ -117,9 +182,9 @@ class _Canonical:
     kinds: dict[str, JsonKind]
 
 
-def _canonical(schema: pa.Schema, key_columns: Sequence[str], hashed_columns: Sequence[str]) -> _Canonical:
-    by_name = {f.name: f for f in schema}
-    sql = {name: column_sql(by_name[name]) for name in set(key_columns) | set(hashed_columns)}
+def _canonical(schema: pa.Schema | Shapes, key_columns: Sequence[str], hashed_columns: Sequence[str]) -> _Canonical:
+    shapes = shapes_of(schema)
+    sql = {name: shape_sql(name, shapes[name]) for name in set(key_columns) | set(hashed_columns)}
     if len(key_columns) == 1:
         key_expr = sql[key_columns[0]].text
     else:
@@ -145,7 +210,7 @@ def _hash_of(texts: Sequence[str]) -> str:
 
 
 def snapshot_select(
-    schema: pa.Schema,
+    schema: pa.Schema | Shapes,
     key_columns: Sequence[str],
     hashed_columns: Sequence[str],
     relation: str,
@@ -179,7 +244,9 @@ def snapshot_select(
     return SnapshotSql(select, c.kinds)
 
 
-def invalid_select(schema: pa.Schema, key_columns: Sequence[str], hashed_columns: Sequence[str], relation: str) -> str:
+def invalid_select(
+    schema: pa.Schema | Shapes, key_columns: Sequence[str], hashed_columns: Sequence[str], relation: str
+) -> str:
     """SELECT row_number, row_key, invalid_reason FROM relation: the numbering of `snapshot_select` without the
     hash, for naming the rows of a relation staged with `numbered=False` that cannot be sent."""
     c = _canonical(schema, key_columns, hashed_columns)
@@ -189,7 +256,7 @@ def invalid_select(schema: pa.Schema, key_columns: Sequence[str], hashed_columns
 
 
 def payload_rescan(
-    schema: pa.Schema,
+    schema: pa.Schema | Shapes,
     key_columns: Sequence[str],
     hashed_columns: Sequence[str],
     relation: str,

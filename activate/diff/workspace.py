@@ -32,12 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 from activate.clock import SYSTEM_CLOCK, Clock
 from activate.diff.canonical import (
+    DUCKDB_SHAPES,
     JsonKind,
+    Shapes,
     invalid_select,
     literal,
     payload_rescan,
     payload_sql,
     quote,
+    shapes_of,
     snapshot_select,
     staged_name,
 )
@@ -77,7 +80,7 @@ class _Rescan:
     """A source the workspace can read again for payloads: the query and the canonical rules of its columns."""
 
     query: str
-    schema: pa.Schema
+    schema: Shapes
     key_columns: tuple[str, ...]
 
 
@@ -134,25 +137,29 @@ class DiffWorkspace:
         self._source_path = str(Path(path).resolve())
         return True
 
-    def _query_schema(self, query: str) -> pa.Schema:
-        """The query's columns as Arrow types: the same types (so the same canonical SQL and hashes) as the batches
-        a DuckDB reader streams."""
+    def _query_shapes(self, query: str) -> Shapes:
+        """The shape of each of the query's columns, read from its DuckDB types where they say it (no Arrow), else
+        from the Arrow types: the same as the batches a DuckDB reader streams, so the same canonical SQL and hashes.
+        """
         import duckdb
 
         relation = self.con.sql(f"SELECT * FROM ({_strip(query)}) activate_q LIMIT 0")
+        ids = [t.id for t in relation.types]
+        if all(i in DUCKDB_SHAPES for i in ids):
+            return {name: DUCKDB_SHAPES[i] for name, i in zip(relation.columns, ids, strict=True)}
         try:
             to_table = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
             schema: pa.Schema = to_table().schema
         except duckdb.Error as exc:
             raise SourceError(str(exc).strip()) from exc
-        return schema
+        return shapes_of(schema)
 
     def source_columns(self, query: str) -> list[str]:
         """The query's result columns, on the attached warehouse."""
         import duckdb
 
         try:
-            return list(self._query_schema(query).names)
+            return list(self._query_shapes(query))
         except duckdb.Error as exc:
             raise SourceError(str(exc).strip()) from exc
 
@@ -170,7 +177,7 @@ class DiffWorkspace:
         import duckdb
 
         self._hashed = sorted(hashed_columns)
-        schema = self._query_schema(query)
+        schema = self._query_shapes(query)
         snapshot = snapshot_select(
             schema,
             key_columns,

@@ -142,3 +142,35 @@ def test_first_round_hashes_are_pinned(hashed: list[str], pinned: str) -> None:
         ws.stage_snapshot(iter(table.to_batches()), ["id"], hashed)
         [(row_hash,)] = ws.query("select row_hash from snapshot")
     assert row_hash == pinned, "a changed hash re-sends every row of every user's sync"
+
+
+# one column of every DuckDB type a warehouse query can return
+_EVERY_DUCKDB_TYPE = """
+SELECT 1::TINYINT a, 1::SMALLINT b, 1::INTEGER c, 1::BIGINT d, 1::HUGEINT e, 1::UTINYINT f, 1::USMALLINT g,
+    1::UINTEGER h, 1::UBIGINT i, 1::UHUGEINT j, 1.5::FLOAT k, 1.5::DOUBLE l, 1.5::DECIMAL(10, 2) m,
+    1.5::DECIMAL(30, 2) n, true o, 'x' p, 'x'::BLOB q, '101'::BIT r, DATE '2020-01-01' s, TIME '10:00:00' t,
+    TIMETZ '10:00:00+01' u, TIMESTAMP '2020-01-01 00:00:00' v, TIMESTAMPTZ '2020-01-01 00:00:00' w,
+    '2020-01-01'::TIMESTAMP_S x, '2020-01-01'::TIMESTAMP_MS y, '2020-01-01'::TIMESTAMP_NS z, uuid() aa,
+    INTERVAL 1 DAY ab, [1, 2] ac, [1, 2]::INTEGER[2] ad, {'a': 1} ae, MAP {'a': 1} af,
+    union_value(num := 2)::UNION(num INTEGER, str VARCHAR) ag, '{"a": 1}'::JSON ah, 'a'::ENUM('a', 'b') ai, NULL aj,
+    '1'::BIGNUM ak
+"""
+
+
+def test_duckdb_types_read_without_arrow_have_the_shape_of_their_arrow_export() -> None:
+    """A DuckDB warehouse query is canonicalised from its DuckDB types (no pyarrow import on the plan's path); each
+    must give exactly the canonical SQL the Arrow type DuckDB exports it as gives, or the hashes would change."""
+    import duckdb
+
+    from activate.diff.canonical import DUCKDB_SHAPES, shapes_of
+
+    con = duckdb.connect()
+    relation = con.sql(_EVERY_DUCKDB_TYPE)
+    arrow = shapes_of(relation.to_arrow_table().schema)
+    read = {name: DUCKDB_SHAPES.get(t.id) for name, t in zip(relation.columns, relation.types, strict=True)}
+    assert read["ak"] is None, "a type left to Arrow"
+    assert {name: shape for name, shape in read.items() if shape is not None} == {
+        name: arrow[name] for name, shape in read.items() if shape is not None
+    }
+    ids = {t.id for t in relation.types}
+    assert set(DUCKDB_SHAPES) <= ids, "every listed type id is checked here"
