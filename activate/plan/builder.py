@@ -338,7 +338,14 @@ class PlanBuilder:
         }
         if row.destination_id:
             item["destination_id"] = row.destination_id
-        if op is Operation.DELETE:
+        if op is None:
+            mode = self.sync.spec.destination.mode
+            item["note"] = (
+                f"removed from the source; mode {mode} leaves the destination record in place"
+                if row.kind == "removed"
+                else "changed in the source; mode insert never updates a record it created"
+            )
+        elif op is Operation.DELETE:
             changes = deleted_row(row.previous_fields, row.previous_hash).changes
             if changes:
                 item["changes"] = parse_fields(changes)

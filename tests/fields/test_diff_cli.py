@@ -177,3 +177,45 @@ def test_a_composite_key_is_given_as_json(tmp_path: Path, hubspot: HubSpotSimula
     wrong = cli(project, "plan", "customers", "--key", "2")
     assert wrong.exit_code == 2
     assert 'sync \'customers\' has a composite key (id, region): give it as ["<id>", "<region>"]' in wrong.output
+
+
+def test_plan_key_says_why_a_row_is_held_back_or_cannot_be_sent(
+    tmp_path: Path, hubspot: HubSpotSimulator, clock: FakeClock
+) -> None:
+    project = hubspot_project(tmp_path / "p", hubspot)
+    customers_table(project, 5)
+    project.execute("update customers set email = 'broken-3' where id = 3")
+    project.add_sync(
+        "customers",
+        {"connection": "hubspot", "object": "contacts", "match": "customer_id", "mapping": {**MAPPING, "f03": "score"}},
+        query="select *, case when id = 4 then 'nan'::double else 1.5 end as score from customers",
+    )
+    first = project.run("customers", clock=clock)
+    assert (first.rows_succeeded, first.rows_rejected) == (3, 2)
+
+    plan = project.plan("customers", sample_keys=("3", "4", "1"))
+
+    held, invalid, synced = plan.key_samples
+    assert (held["kind"], invalid["kind"], synced["kind"]) == ("held_back", "invalid", "unchanged")
+    assert held["note"].startswith(f"held back: rejected INVALID_EMAIL in run {first.run_id}")
+    assert invalid["note"].startswith("cannot be sent:")
+    assert "NaN" in invalid["note"] or "nan" in invalid["note"]
+
+
+def test_plan_key_says_an_insert_sync_skips_a_changed_row(
+    tmp_path: Path, hubspot: HubSpotSimulator, clock: FakeClock
+) -> None:
+    project = hubspot_project(tmp_path / "p", hubspot)
+    customers_table(project, 3)
+    project.add_sync(
+        "customers",
+        {"connection": "hubspot", "object": "contacts", "mode": "insert", "match": "customer_id", "mapping": MAPPING},
+        query="select * from customers",
+    )
+    assert project.run("customers", clock=clock).status == "succeeded"
+    project.execute("update customers set f02 = 'x' where id = 1")
+
+    [row] = project.plan("customers", sample_keys=("1",)).key_samples
+
+    assert (row["kind"], row["operation"]) == ("changed", "skip")
+    assert row["note"] == "changed in the source; mode insert never updates a record it created"
