@@ -81,7 +81,7 @@ def _check_history(project: Project, reader: StateReader, run: RunRecord) -> Non
             f"{_utc(since)}): its previous values are unknown, so it cannot be reverted; fix the source and run the "
             "sync again instead"
         )
-    recorded = sum(1 for r in reader.row_results(run.run_id, ["succeeded"]) if r.operation not in _LINKS)
+    recorded = reader.row_result_count(run.run_id, ["succeeded"], links=False)
     if recorded < run.rows_succeeded:
         days = project.spec.state.row_results_retention_days
         kept = f"the state store keeps {days} days of row results" if days else "they were deleted"
@@ -90,9 +90,6 @@ def _check_history(project: Project, reader: StateReader, run: RunRecord) -> Non
             f"were pruned ({kept}); it cannot be reverted. Raise state.row_results_retention_days in activate.yml "
             "to keep more"
         )
-
-
-_LINKS = ("associate", "dissociate")
 
 
 def preview_revert(project: Project, run_id: str) -> RevertPlan:

@@ -206,6 +206,17 @@ class StateReader:
             statement = statement.limit(limit)
         return [record_from_row(RowResultRecord, r._mapping) for r in self._query(statement)]
 
+    def row_result_count(self, run_id: str, statuses: Sequence[str] = (), *, links: bool = True) -> int:
+        """How many row results a run recorded (in some statuses; `links=False`: association links left out)."""
+        t = schema.row_results
+        statement = sa.select(sa.func.count()).select_from(t).where(t.c.run_id == run_id)
+        if statuses:
+            statement = statement.where(t.c.status.in_(list(statuses)))
+        if not links:
+            statement = statement.where(t.c.operation.not_in(["associate", "dissociate"]))
+        rows = self._query(statement)
+        return int(rows[0][0]) if rows else 0
+
     # -- one row (`activate explain`, the UI's row page) ---------------------------------------------------------
 
     def synced_row(self, sync_name: str, row_key: str) -> SyncedRowRecord | None:
