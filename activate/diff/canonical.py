@@ -244,6 +244,11 @@ def snapshot_select(
     return SnapshotSql(select, c.kinds)
 
 
+def key_sql(schema: pa.Schema | Shapes, key_columns: Sequence[str]) -> str:
+    """The row key of a relation's row, as SQL over its columns."""
+    return _canonical(schema, key_columns, []).key
+
+
 def invalid_select(
     schema: pa.Schema | Shapes, key_columns: Sequence[str], hashed_columns: Sequence[str], relation: str
 ) -> str:

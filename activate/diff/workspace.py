@@ -36,6 +36,7 @@ from activate.diff.canonical import (
     JsonKind,
     Shapes,
     invalid_select,
+    key_sql,
     literal,
     payload_rescan,
     payload_sql,
@@ -327,9 +328,11 @@ class DiffWorkspace:
             cursor.execute(f"USE {quote(Path(self._source_path).stem)}")
         return cursor
 
-    def _select_planned(self, planned: str) -> str:
+    def _select_planned(self, planned: str, keys: Sequence[str] | None = None) -> str:
         """row_key, kind, row_hash, payload, destination_id, has_intent, intent_hash, previous_hash, previous_fields
-        of the rows of `planned` (a relation over `ops`); removed rows carry no payload."""
+        of the rows of `planned` (a relation over `ops`); removed rows carry no payload. `keys`: the only keys
+        `planned` holds, when few: the query is read again for those rows alone (a filter DuckDB applies to the
+        key columns before reading the others) rather than joined whole."""
         columns = (
             "row_key, kind, row_hash, payload, destination_id, has_intent, intent_hash, previous_hash, previous_fields"
         )
@@ -349,7 +352,7 @@ class DiffWorkspace:
             self._rescan.schema,
             self._rescan.key_columns,
             self._hashed,
-            f"({_strip(self._rescan.query)}) activate_q",
+            self._rescan_relation(keys),
             f"(SELECT * FROM {planned} WHERE kind <> 'removed')",
             _PLANNED,
         )
@@ -359,6 +362,15 @@ class DiffWorkspace:
             f"UNION ALL SELECT {columns.replace('payload', 'NULL::VARCHAR AS payload')} FROM {planned} "
             "WHERE kind = 'removed'"
         )
+
+    def _rescan_relation(self, keys: Sequence[str] | None) -> str:
+        assert self._rescan is not None
+        query = f"({_strip(self._rescan.query)}) activate_q"
+        if keys is None:
+            return query
+        key = key_sql(self._rescan.schema, self._rescan.key_columns)
+        wanted = ", ".join(literal(k) for k in keys) or "NULL"
+        return f"(SELECT * FROM {query} WHERE {key} IN ({wanted})) activate_q"
 
     def _fetch(self, sql: str, chunk: int) -> Iterator[list[tuple[Any, ...]]]:
         cursor = self._cursor()
@@ -402,13 +414,18 @@ class DiffWorkspace:
                 f"(SELECT * FROM {relation} WHERE kind = {literal(k)}{where} ORDER BY row_key LIMIT {int(limit)})"
                 for k in ("added", "changed", "removed")
             )
-            # rows already materialised are read back as they are; otherwise their payloads are built now
-            sql = f"SELECT * FROM ({firsts})" if detached else self._select_planned(f"({firsts})")
+            # rows already materialised are read back as they are; otherwise their payloads are built now, reading
+            # the query again for those few keys only
+            keys = None if detached or self._rescan is None else self._keys_of(firsts)
+            sql = f"SELECT * FROM ({firsts})" if detached else self._select_planned(f"({firsts})", keys)
             self._samples, self._sample_limit = {}, limit
             for rows in self._fetch(f"{sql} ORDER BY row_key", 1_000):
                 for row in rows:
                     self._samples.setdefault(row[1], []).append(PlannedRow(*row))
         return self._samples.get(kind, [])[:limit]
+
+    def _keys_of(self, relation: str) -> list[str]:
+        return [r[0] for r in self.con.execute(f"SELECT row_key FROM ({relation})").fetchall()]
 
     def invalid_rows(self, chunk: int = 5_000) -> Iterator[list[InvalidRow]]:
         """Rows that cannot be sent, each with its reason."""
