@@ -117,21 +117,19 @@ def run_sync(
     `failed`. `stop`, when set, ends the run after the batches in flight (a graceful shutdown): status `aborted`,
     rows not sent stay pending. `plan_source`: where the plan comes from (default: snapshot and diff).
     """
-    from activate.plan.state_location import moved_state, remember_state
+    from activate.plan.state_location import remember_state
 
     sync = project.sync(sync_name)
     # One secret session per run: each provider secret is fetched once, when the first connection needing it opens.
     with secret_scope(new_session(project)):
         store = open_state_store(project, sync)
         try:
-            moved = moved_state(project, sync, store.state_count(sync.name))
-            if moved is not None and sync.spec.destination.mode == "mirror" and not options.full_resync:
-                raise GuardrailError(f"refusing to run: {moved}")
             run = _Run(
                 project, sync, store, options, clock, observer or _NoObserver(), stop or threading.Event(), plan_source
             )
             summary = run.execute()
-            remember_state(project, sync, store.state_count(sync.name))
+            if summary.status is not RunStatus.FAILED:
+                remember_state(project, sync, store.state_count(sync.name))
             return summary
         finally:
             store.dispose()
@@ -279,6 +277,7 @@ class _Run:
     def _execute(self) -> None:
         """Build the Plan (the same one `activate plan` or `activate revert` renders), check its guardrails, hand it
         to the executor."""
+        self._check_state_location()
         builder: PlanSource
         if self.plan_source is not None:
             builder = self.plan_source(self.store, self.run_id)
@@ -306,6 +305,16 @@ class _Run:
         finally:
             builder.close()
         self._conclude()
+
+    def _check_state_location(self) -> None:
+        """A mirror whose store lost the state its last run left (replaced, emptied, another URL) would never delete
+        what was removed meanwhile: refused until `--full-resync` acknowledges it. Inside the run, so the refusal
+        (or a warehouse refusing the state session's login) is a recorded, alerted run."""
+        from activate.plan.state_location import moved_state
+
+        moved = moved_state(self.project, self.sync, self.store.state_count(self.spec.name))
+        if moved is not None and self.spec.destination.mode == "mirror" and not self.options.full_resync:
+            raise GuardrailError(f"refusing to run: {moved}")
 
     def _destination(self) -> Destination:
         name = self.spec.destination.connection

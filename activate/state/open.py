@@ -26,5 +26,6 @@ def open_state_store(project: Project, sync: LoadedSync, run_id: str | None = No
         return StateStore(url, project_root=project.root)
     if isinstance(target.connection, DuckDBConnection) and target.connection.read_only:
         raise UsageError(f"sync '{sync.name}' has state: warehouse, but its DuckDB warehouse is opened read_only")
-    session = open_session(target, project.root, query_tag(sync.name, run_id))
-    return WarehouseStateStore(url, project_root=project.root, warehouse=WarehouseState(session, target))
+    tag = query_tag(sync.name, run_id)
+    warehouse = WarehouseState(lambda: open_session(target, project.root, tag), target)
+    return WarehouseStateStore(url, project_root=project.root, warehouse=warehouse)

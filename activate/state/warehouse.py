@@ -9,7 +9,7 @@ idempotent writes make safe.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -35,11 +35,25 @@ class WarehouseState:
     transaction, and delete-then-insert reads the same on all three dialects).
     """
 
-    def __init__(self, session: WarehouseSession, target: NativeTarget) -> None:
-        self.session = session
+    def __init__(self, session: WarehouseSession | Callable[[], WarehouseSession], target: NativeTarget) -> None:
+        # a factory is called on first use: a run opens the warehouse inside its lifecycle, so a refused login is
+        # a recorded run that failed `auth` (with its alert), not an error before any run exists
+        self._session = session if isinstance(session, WarehouseSession) else None
+        self._connect = None if isinstance(session, WarehouseSession) else session
         self.target = target
         self.tables = StateTables.in_schema(target.schema)
         self._ready = False
+
+    @property
+    def session(self) -> WarehouseSession:
+        if self._session is None:
+            assert self._connect is not None
+            self._session = self._connect()
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
 
     def _prepare(self) -> None:
         if self._ready:
@@ -132,6 +146,6 @@ class WarehouseStateStore(StateStore):
 
     def dispose(self) -> None:
         try:
-            self.warehouse.session.close()
+            self.warehouse.close()
         finally:
             super().dispose()

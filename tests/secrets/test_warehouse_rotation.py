@@ -229,7 +229,11 @@ def test_stale_password_for_the_warehouse_state_session_is_one_line_and_exit_1(
         assert not sim.rows("people")
     assert result.exit_code == 1, result.output
     assert bao.secret_reads(role) == reads + 2
-    (line,) = result.output.strip().splitlines()
+    # the warehouse is opened inside the run: the refusal is a recorded run that failed `auth`, with the one line
+    lines = [json.loads(line) for line in result.output.strip().splitlines()]
+    (summary,) = [line for line in lines if line["type"] == "run"]
+    assert (summary["status"], summary["failure_kind"]) == ("failed", "auth"), result.output
+    line = summary["error"]
     assert "connection 'warehouse': ${vault:secret/data/rot_state#password} (activate.yml:8:46) refused after " in line
     for secret in ("state-pass-9999", "server-only-0000"):
         assert secret not in result.output
