@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+import simplejson
+
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
@@ -51,7 +53,9 @@ class JsonConsole:
         head: dict[str, Any] = {"type": kind}
         if self.target is not None:
             head["target"] = self.target
-        sys.stdout.write(json.dumps({**head, **body}, default=_default) + "\n")
+        # simplejson writes a Decimal as its exact number (a field's old and new values keep every digit)
+        text = simplejson.dumps({**head, **body}, default=_default, use_decimal=True, namedtuple_as_object=False)
+        sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
     def on_plan(self, plan: Plan) -> None:
@@ -200,7 +204,7 @@ class RichConsole:
                 continue
             self.out.print(f"  row [bold]{escape(item['key'])}[/]: {item['kind']} ({item['operation']})")
             if item["kind"] == "added" and "fields" in item:
-                self.out.print(f"    creates: {escape(json.dumps(item['fields'], default=str, ensure_ascii=False))}")
+                self.out.print(f"    creates: {escape(_shown(item['fields']))}")
             self._changes(item, "    ")
 
     def _changes(self, item: dict[str, Any], indent: str) -> None:

@@ -89,7 +89,7 @@ def test_plan_diff_key_prints_old_to_new_for_each_changed_field(project: Scratch
     assert "no field this sync updates changed: nothing is sent" in out
     assert "row 5: unchanged since run" in out
     assert "row 11: added (upsert)" in out
-    assert '"f01": "w"' in out
+    assert '"f01":"w"' in out
     assert "row 10: removed (forget)" in out
     assert "row 99: not in the source and never synced: nothing to send" in out
     assert "changes in sample rows (old → new):" in out

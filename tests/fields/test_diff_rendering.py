@@ -3,6 +3,7 @@ lines, what a recorded row result shows, and a partial write's audited changes (
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -82,3 +83,15 @@ def test_a_partial_write_sends_the_match_field_but_never_audits_it_as_changed() 
     assert write.changed == ("name",)
     assert write.written.changes == encode_fields({"name": {"old": "old", "new": "new"}})
     assert write.written.fields == encode_fields({"customer_id": "C-1", "name": "new", "city": "Paris"})
+
+
+def test_json_output_keeps_every_digit_of_a_decimal(capsys: pytest.CaptureFixture[str]) -> None:
+    from activate.cli.console import JsonConsole
+
+    JsonConsole().row_changes(
+        [{"key": "1", "changes": {"amount": {"old": Decimal("12345678901234567890.123"), "new": None}}}]
+    )
+
+    line = capsys.readouterr().out
+    assert '"old": 12345678901234567890.123' in line
+    assert json.loads(line)["type"] == "row_changes"
