@@ -24,13 +24,13 @@ from activate.fieldstate import encode_fields, parse_fields, same_value
 from activate.plan.mapping import RowMapping
 from activate.plan.plan import MODE_OPERATIONS, expected_api_calls
 from activate.revert.plan import SAMPLE_ROWS, ListedRow, RevertPlan, RevertRows
-from activate.rows import Operation, RowStatus
+from activate.rows import Operation
 
 if TYPE_CHECKING:
     from activate.config import LoadedSync, Project
     from activate.plan.plan import Plan
     from activate.state.reader import StateReader
-    from activate.state.records import RowResultRecord, RunRecord, SyncedRowRecord
+    from activate.state.records import RunChange, RunRecord
 
 __all__ = ["RevertPlanner", "plan_revert"]
 
@@ -39,14 +39,9 @@ def plan_revert(project: Project, sync: LoadedSync, reader: StateReader, run: Ru
     """The revert of `run` (a finished run of `sync`, checked by `activate.revert.revertible_run`)."""
     destination = sync.spec.destination
     plan = RevertPlan(sync.name, destination.mode, run.run_id, run.started_at, reader.state_count(sync.name))
-    confirmed: dict[str, RowResultRecord] = {}
-    for result in reader.row_results(run.run_id, [RowStatus.SUCCEEDED.value]):
-        if not Operation(result.operation).is_link:
-            confirmed[result.row_key] = result  # the last one wins (a row reconciled, then written)
-    states = reader.synced_rows(sync.name, list(confirmed))
     planner = _RowPlanner(plan, run.run_id, {f.field for f in RowMapping(destination).fields})
-    for key in sorted(confirmed):
-        planner.add(confirmed[key], states.get(key))
+    for change in reader.run_changes(run.run_id, sync.name):
+        planner.add(change)
     plan.partial_updates, note = _partial_updates(project, sync)
     if note:
         plan.notes.append(note)
@@ -63,13 +58,14 @@ class _RowPlanner:
         self.mapped = mapped
         self.ops = MODE_OPERATIONS[plan.mode]
 
-    def add(self, result: RowResultRecord, state: SyncedRowRecord | None) -> None:
-        if result.operation == Operation.DELETE.value:
-            self._recreate(result, state)
-        elif result.previous_hash is None:
-            self._created(result, state)
+    def add(self, change: RunChange) -> None:
+        """`change.row_hash` is None when the row has no state now (deleted or forgotten since)."""
+        if change.operation == Operation.DELETE.value:
+            self._recreate(change)
+        elif change.previous_hash is None:
+            self._created(change)
         else:
-            self._restore(result, state)
+            self._restore(change)
 
     def _list(self, key: str, reason: str, fields: tuple[str, ...] = (), later: str | None = None) -> None:
         self.plan.listed.append(ListedRow(key, reason, fields, later))
@@ -79,20 +75,20 @@ class _RowPlanner:
         if len(items) < SAMPLE_ROWS:
             items.append(item)
 
-    def _restore(self, result: RowResultRecord, state: SyncedRowRecord | None) -> None:
+    def _restore(self, result: RunChange) -> None:
         key, changes = result.row_key, result.changes()
         if not changes:
             return  # sent, but no field's confirmed value changed (a full resync of an up-to-date row)
-        if state is None:
+        if result.row_hash is None:
             self._list(key, "not_synced", tuple(changes))
             return
-        if any("old" not in change for change in changes.values()) or not state.fields:
+        if any("old" not in change for change in changes.values()) or not result.fields:
             self._list(key, "unknown", tuple(changes))
             return
         if self.ops["changed"] is None:
             self._list(key, "mode", tuple(changes))
             return
-        current = parse_fields(state.fields)
+        current = parse_fields(result.fields)
         restore: dict[str, Any] = {}
         since: list[str] = []
         unmapped: list[str] = []
@@ -104,7 +100,7 @@ class _RowPlanner:
             else:
                 restore[name] = change["old"]
         if since:
-            self._list(key, "changed_since", tuple(since), state.last_run_id)
+            self._list(key, "changed_since", tuple(since), result.last_run_id)
         if unmapped:
             self._list(key, "unmapped", tuple(unmapped))
         if not restore:
@@ -115,11 +111,11 @@ class _RowPlanner:
                 "changed",
                 result.previous_hash,  # the hash before the run: the next run re-applies what the source says
                 None,
-                state.destination_id,
+                result.destination_id,
                 False,
                 None,
-                previous_hash=state.row_hash,
-                previous_fields=state.fields,
+                previous_hash=result.row_hash,
+                previous_fields=result.fields,
                 restore=encode_fields(restore),
             )
         )
@@ -129,12 +125,12 @@ class _RowPlanner:
         changed = {name: {"old": current.get(name), "new": value} for name, value in restore.items()}
         self._sample("restore", {"key": key, "operation": operation.value, "changes": changed})
 
-    def _created(self, result: RowResultRecord, state: SyncedRowRecord | None) -> None:
+    def _created(self, result: RunChange) -> None:
         key = result.row_key
-        if state is None:
+        if result.row_hash is None:
             self._list(key, "not_synced")
-        elif state.last_run_id != self.run_id:
-            self._list(key, "changed_since", (), state.last_run_id)
+        elif result.last_run_id != self.run_id:
+            self._list(key, "changed_since", (), result.last_run_id)
         elif self.ops["removed"] is Operation.DELETE:
             self.plan.delete.append(
                 PlannedRow(
@@ -142,22 +138,22 @@ class _RowPlanner:
                     "removed",
                     None,
                     None,
-                    state.destination_id,
+                    result.destination_id,
                     False,
                     None,
-                    previous_hash=state.row_hash,
-                    previous_fields=state.fields,
+                    previous_hash=result.row_hash,
+                    previous_fields=result.fields,
                 )
             )
-            self._sample("delete", {"key": key, "operation": "delete", "destination_id": state.destination_id})
+            self._sample("delete", {"key": key, "operation": "delete", "destination_id": result.destination_id})
         else:
             self._list(key, "created")
 
-    def _recreate(self, result: RowResultRecord, state: SyncedRowRecord | None) -> None:
+    def _recreate(self, result: RunChange) -> None:
         key, changes = result.row_key, result.changes()
         operation = self.ops["added"]
-        if state is not None:
-            self._list(key, "resynced", (), state.last_run_id)
+        if result.row_hash is not None:
+            self._list(key, "resynced", (), result.last_run_id)
         elif not changes or any("old" not in change for change in changes.values()):
             self._list(key, "unknown")
         elif operation not in (Operation.UPSERT, Operation.INSERT):

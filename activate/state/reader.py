@@ -26,6 +26,7 @@ from activate.state.records import (
     RejectionRecord,
     RowHistoryRecord,
     RowResultRecord,
+    RunChange,
     RunRecord,
     StateRow,
     SyncedRowRecord,
@@ -205,6 +206,28 @@ class StateReader:
         if limit:
             statement = statement.limit(limit)
         return [record_from_row(RowResultRecord, r._mapping) for r in self._query(statement)]
+
+    def run_changes(self, run_id: str, sync_name: str) -> list[RunChange]:
+        """Each row a run wrote and the destination confirmed (its last succeeded result, links left out), joined
+        with the row's state now: one query, in key order."""
+        r, t = schema.row_results, schema.state
+        statement = (
+            sa.select(
+                r.c.row_key,
+                r.c.operation,
+                r.c.changed_fields,
+                r.c.previous_hash,
+                t.c.row_hash,
+                t.c.destination_id,
+                t.c.fields,
+                t.c.last_run_id,
+            )
+            .select_from(r.outerjoin(t, sa.and_(t.c.sync_name == sync_name, t.c.row_key == r.c.row_key)))
+            .where(r.c.run_id == run_id, r.c.status == "succeeded", r.c.operation.not_in(["associate", "dissociate"]))
+            .order_by(r.c.row_key, r.c.recorded_at)
+        )
+        latest = {row[0]: RunChange(*row) for row in self._query(statement)}  # a key twice: the later result
+        return list(latest.values())
 
     def row_result_count(self, run_id: str, statuses: Sequence[str] = (), *, links: bool = True) -> int:
         """How many row results a run recorded (in some statuses; `links=False`: association links left out)."""

@@ -19,6 +19,7 @@ __all__ = [
     "RejectionRecord",
     "RowHistoryRecord",
     "RowResultRecord",
+    "RunChange",
     "RunRecord",
     "StateRow",
     "SyncedRowRecord",
@@ -193,6 +194,26 @@ class LockRecord(_Record):
     holder: str
     acquired_at: datetime
     expires_at: datetime
+
+
+class RunChange(NamedTuple):
+    """A row a run wrote and the destination confirmed, with what it changed and the row's state now
+    (`StateReader.run_changes`, what `activate revert` plans from). The state columns are None when the row is no
+    longer synced."""
+
+    row_key: str
+    operation: str
+    changed_fields: str | None  # JSON {field: {"old": v, "new": v}}
+    previous_hash: str | None  # the row's hash before the run; None: first synced by it
+    row_hash: str | None  # the state now
+    destination_id: str | None
+    fields: str | None
+    last_run_id: str | None
+
+    def changes(self) -> dict[str, dict[str, Any]]:
+        from activate.fieldstate import parse_fields
+
+        return parse_fields(self.changed_fields) if self.changed_fields else {}
 
 
 @dataclass(frozen=True)
