@@ -18,7 +18,7 @@ The row key is the canonical text of a one-column primary key, or a JSON array o
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -218,6 +218,7 @@ def snapshot_select(
     *,
     staged: Sequence[str] | None = None,
     numbered: bool = True,
+    extra: Mapping[str, tuple[str, Callable[[str], str]]] | None = None,
 ) -> SnapshotSql:
     """SELECT row_number, row_key, row_hash, invalid_reason[, v0..vN] FROM relation.
 
@@ -227,11 +228,14 @@ def snapshot_select(
     batch); the rest of the snapshot is only what the diff needs, and payloads come from `payload_rescan`.
     `numbered=False` leaves out row_number: numbering is a window over the whole relation, which DuckDB runs on
     one thread, so a relation that can be read again is hashed in parallel and numbered later, only when some
-    row cannot be sent (`invalid_select`).
+    row cannot be sent (`invalid_select`). `extra`: column name -> (a hashed column, SQL over its
+    canonical text), staged after the rest (the diff's match hash).
     """
     c = _canonical(schema, key_columns, hashed_columns)
     kept = [i for i, name in enumerate(hashed_columns) if staged is None or name in staged]
     texts = "".join(f", t{i} AS {staged_name(i)}" for i in kept)
+    for name, (column, sql_of) in (extra or {}).items():
+        texts += f", {sql_of(f't{list(hashed_columns).index(column)}')} AS {name}"
     inner = ", ".join(
         [f"{c.key} AS row_key", f"{c.reason} AS invalid_reason"] + [f"{t} AS t{i}" for i, t in enumerate(c.texts)]
     )

@@ -51,6 +51,7 @@ from activate.diff.classify import (
     dupes_sql,
     duplicate_matches_sql,
     invalid_sql,
+    match_hash_sql,
     numbered_invalid_sql,
     synced_count_sql,
     totals_sql,
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
 # (so its names resolve exactly as on a direct connection), hence every workspace table is named in full.
 _WS = "memory.main"
 _SOURCE_ALIASES_TAKEN = {"memory", "temp", "system", "main", "activate_state_db"}
+_MATCH_HASH = "match_hash"  # a query's match values, trimmed, lowered and hashed while staging (`dupes_sql`)
 _PLANNED = ("row_key", "kind", "destination_id", "has_intent", "intent_hash", "previous_hash", "previous_fields")
 
 __all__ = ["DiffCounts", "DiffWorkspace", "InvalidRow", "MatchField", "PlannedRow"]
@@ -114,6 +116,7 @@ class DiffWorkspace:
         self._typed: set[str] = set()
         self._source_path: str | None = None
         self._rescan: _Rescan | None = None
+        self._match_hashed: str | None = None  # the column whose match values are hashed in the snapshot
         self._numbered_invalid = False  # a query's unsendable rows are in `invalid_numbered`
         self._samples: dict[str, list[PlannedRow]] | None = None
         self._sample_limit = 0
@@ -186,6 +189,7 @@ class DiffWorkspace:
             f"({_strip(query)}) activate_src",
             1,
             staged=[match_column] if match_column else [],
+            extra={_MATCH_HASH: (match_column, match_hash_sql)} if match_column in self._hashed else None,
             numbered=False,  # hashed in parallel; rows that cannot be sent are numbered in `diff`, if any
         )
         self._kinds = snapshot.kinds
@@ -194,6 +198,7 @@ class DiffWorkspace:
         except duckdb.Error as exc:
             raise SourceError(str(exc).strip()) from exc
         self._rescan = _Rescan(query, schema, tuple(key_columns))
+        self._match_hashed = match_column if match_column in self._hashed else None
         return self._scalar(f"SELECT count(*) FROM {_WS}.snapshot")
 
     # -- staging: Arrow batches from any other source -----------------------------------------------------------------
@@ -260,7 +265,8 @@ class DiffWorkspace:
         staged_match = None
         if match is not None and match[0] in self._hashed:
             staged_match = (staged_name(self._hashed.index(match[0])), match[1])
-        con.execute(f"CREATE TABLE {_WS}.dupes AS {dupes_sql(f'{_WS}.snapshot', staged_match)}")
+        hashed = _MATCH_HASH if match is not None and match[0] == self._match_hashed else None
+        con.execute(f"CREATE TABLE {_WS}.dupes AS {dupes_sql(f'{_WS}.snapshot', staged_match, match_hash=hashed)}")
         classified = classify_sql(
             snapshot=snapshot,
             dupes=f"{_WS}.dupes",
