@@ -393,3 +393,20 @@ def test_hubspot_revert_sends_only_the_restored_field_and_the_match_property(tmp
         assert all(phones[str(i)] == f"555-{i}" for i in range(1, 201))
     finally:
         target.stop()
+
+
+def test_run_of_several_syncs_refuses_the_held_one_and_runs_the_others(tmp_path: Path, sim: WebhookSimulator) -> None:
+    project = _project(tmp_path / "p", sim, "upsert", 5)
+    other = {**project.syncs[SYNC]["destination"], "object": "others"}
+    project.add_sync("other_hook", other, query="select * from contacts")
+    from activate.state.store import StateStore
+
+    store = StateStore(project.state_url, project_root=project.root)
+    try:
+        store.hold_sync(SYNC, "R2", "R1", "alice", datetime.now(UTC))
+    finally:
+        store.dispose()
+    result = CliRunner().invoke(app, ["run", SYNC, "other_hook"], env={"ACTIVATE_PROJECT_DIR": str(project.root)})
+    assert result.exit_code == 5, result.output
+    assert f"sync '{SYNC}' is held since the revert of run R1" in result.output
+    assert (len(sim.rows("contacts")), len(sim.rows("others"))) == (0, 5)
