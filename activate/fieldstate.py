@@ -22,6 +22,7 @@ holding the same number, are the same value.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,20 +35,33 @@ from activate.state.changes import WrittenRow
 if TYPE_CHECKING:
     from activate.plan.mapping import RowMapping
 
+_EXACT_DECODER = json.JSONDecoder(parse_float=Decimal)  # built once: `json.loads(parse_float=)` builds one per call
+
 __all__ = ["FieldRules", "FieldWrite", "deleted_row", "encode_fields", "parse_fields", "plan_fields", "same_value"]
 
 
 def parse_fields(text: str) -> dict[str, Any]:
     """A stored JSON object of field values, numbers kept exact (then as `wire_value` hands them to writers)."""
-    value = json.loads(text, parse_float=Decimal)
+    value = _EXACT_DECODER.decode(text)
     if not isinstance(value, dict):
         raise ValueError("stored field values are not a JSON object")
     return {k: wire_value(v) for k, v in value.items()}
 
 
+# The standard library's C encoder writes str, int, bool, None and finite floats exactly as `dumps_exact` does
+# (compact, not ASCII-escaped, floats by repr) at a fraction of simplejson's per-call cost; anything else (a
+# Decimal, a nested value, a date, a non-finite float) goes through `dumps_exact`.
+_PLAIN_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+_PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+
+
 def encode_fields(values: Mapping[str, Any]) -> str:
     """Canonical JSON of field values (sorted keys, exact decimals)."""
-    return dumps_exact(dict(values), sort_keys=True)
+    for value in values.values():
+        kind = type(value)
+        if kind not in _PLAIN_TYPES and not (kind is float and math.isfinite(value)):
+            return dumps_exact(dict(values), sort_keys=True)
+    return _PLAIN_ENCODER.encode(values if type(values) is dict else dict(values))
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -105,14 +119,17 @@ def plan_fields(
     a record made outside activate): it carries every field, `on: create` ones included. An update of a row with
     no state (update mode) finds its record by the match field and never gets `on: create` fields."""
     new_record = creates
-    sendable = {
-        name: value
-        for name, value in rendered.items()
-        if not (value is None and name in rules.skip_nulls) and (new_record or name not in rules.create_only)
-    }
+    if not rules.skip_nulls and (new_record or not rules.create_only):
+        sendable = dict(rendered)  # no rule drops a field (the common case, and every row of a first sync)
+    else:
+        sendable = {
+            name: value
+            for name, value in rendered.items()
+            if not (value is None and name in rules.skip_nulls) and (new_record or name not in rules.create_only)
+        }
     if new_record or previous_hash is None:
-        confirmed = sendable
-        return FieldWrite(dict(sendable), WrittenRow(encode_fields(confirmed), None, None), tuple(sendable))
+        # `sendable` is this function's own copy: it is both what is sent and what is confirmed
+        return FieldWrite(sendable, WrittenRow(encode_fields(sendable), None, None), tuple(sendable))
     previous = parse_fields(previous_fields) if previous_fields else None
     if previous is None:
         # synced before field-level state: what the destination holds is unknown, so the full row goes

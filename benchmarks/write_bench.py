@@ -8,6 +8,11 @@ batches of 100, 8 in flight, no rate limit) to a local webhook simulator. In the
 - activate: `activate run` of the sync (snapshot, diff, rendering, sending, recording: the whole run);
 - the same `activate run` again, nothing changed: seconds and API calls (must be 0).
 
+The endpoint runs in a process of its own (`--endpoint process`, the default) for both the anchor and activate:
+a real endpoint never shares the client's interpreter, and in one process the server's threads compete with the
+client's for the GIL, which taxes whichever client does more Python work per row. `--endpoint thread` keeps the
+simulator in the benchmark's process (the first figures of issue 16 were taken that way).
+
 Prints both rates, their ratio, the re-run and the load average. Targets (issue 16): a first sync of 100k rows
 at >= 25% of the anchor's rows/s; an unchanged re-run of 1M rows in <= 3 s with 0 API calls.
 
@@ -18,10 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +38,42 @@ from activate.testing.webhook_sim import WebhookSimulator
 
 BATCH, CONCURRENCY = 100, 8
 MAPPING = {"email": "email", "firstname": "first_name", "lastname": "last_name", "score": "score"}
+
+
+def _serve_endpoint(conn: Any) -> None:
+    """The child process: a webhook simulator answering `count <object>` and `stop` over the pipe."""
+    with WebhookSimulator() as sim:
+        conn.send(sim.url)
+        while True:
+            command, _, obj = conn.recv().partition(" ")
+            if command == "stop":
+                return
+            conn.send(len(sim.rows(obj)))
+
+
+@contextmanager
+def endpoint(where: str) -> Iterator[tuple[str, Any]]:
+    """(url, count of records stored for an object) of a webhook simulator in its own process or in this one."""
+    if where == "thread":
+        with WebhookSimulator() as sim:
+            yield sim.url, lambda obj: len(sim.rows(obj))
+        return
+    parent, child = multiprocessing.get_context("spawn").Pipe()
+    process = multiprocessing.get_context("spawn").Process(target=_serve_endpoint, args=(child,), daemon=True)
+    process.start()
+    try:
+        url = parent.recv()
+
+        def count(obj: str) -> int:
+            parent.send(f"count {obj}")
+            return int(parent.recv())
+
+        yield url, count
+        parent.send("stop")
+        process.join(timeout=10)
+    finally:
+        if process.is_alive():
+            process.terminate()
 
 
 def anchor_bodies(project: ScratchProject) -> list[bytes]:
@@ -76,24 +120,24 @@ def post_all(url: str, bodies: list[bytes]) -> float:
     return elapsed
 
 
-def measure(rows: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp, WebhookSimulator() as sim:
+def measure(rows: int, where: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, endpoint(where) as (url, stored):
         project = ScratchProject(Path(tmp))
         project.people(rows)
         limit = {"requests": 1_000_000, "per_seconds": 1, "max_concurrency": CONCURRENCY}
-        project.add_connection("hooks", {"type": "webhook", "url": sim.url, "batch_size": BATCH, "rate_limit": limit})
+        project.add_connection("hooks", {"type": "webhook", "url": url, "batch_size": BATCH, "rate_limit": limit})
         project.add_sync("people_hook", {"connection": "hooks", "object": "people", "mapping": MAPPING})
         bodies = anchor_bodies(project)
 
         load_before = os.getloadavg()
-        anchor = post_all(f"{sim.url}/anchor", bodies)
+        anchor = post_all(f"{url}/anchor", bodies)
         started = time.perf_counter()
         first = project.run("people_hook")
         engine = time.perf_counter() - started
         load_after = os.getloadavg()
         assert first.status == "succeeded", first.error
         assert first.rows_succeeded == rows
-        assert len(sim.rows("people")) == rows
+        assert stored("people") == rows
 
         started = time.perf_counter()
         again = project.run("people_hook")
@@ -108,6 +152,7 @@ def measure(rows: int) -> dict[str, Any]:
         "ratio": anchor / engine,
         "rerun_s": rerun,
         "rerun_api_calls": again.api_calls,
+        "endpoint": where,
         "load": [round(x, 2) for x in (*load_before, *load_after)],
     }
 
@@ -115,10 +160,11 @@ def measure(rows: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--endpoint", choices=("process", "thread"), default="process")
     args = parser.parse_args()
     print(f"{'rows':>10} {'activate rows/s':>16} {'anchor rows/s':>14} {'share':>7} {'re-run':>8} {'calls':>6}  load")
     for rows in args.rows:
-        r = measure(rows)
+        r = measure(rows, args.endpoint)
         load = r["load"]
         print(
             f"{rows:>10,} {r['activate_rows_s']:>16,.0f} {r['anchor_rows_s']:>14,.0f} {r['ratio']:>6.1%} "

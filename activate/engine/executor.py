@@ -319,7 +319,7 @@ class Executor:
         """The row's destination fields: rendered from its source payload, or, for a row `activate revert` puts
         back, its confirmed (still mapped) values with the restored ones over them."""
         if planned.restore is None:
-            return self.mapping.render(parse_payload(planned.payload or "{}"))
+            return self.mapping.render_payload(planned.payload)
         mapped = self.rules.mapped
         confirmed = parse_fields(planned.previous_fields) if planned.previous_fields else {}
         restored = parse_fields(planned.restore)

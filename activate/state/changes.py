@@ -104,23 +104,33 @@ def stage_rows(batches: Sequence[RecordedBatch]) -> list[tuple[str | None, ...]]
     A key staged twice for one action (in two batches of one flush) is staged once: the later batch wins.
     """
     rows: list[tuple[str | None, ...]] = []
+    append = rows.append  # a flush stages tens of thousands of rows: this loop is the recorder's hot path
+    succeeded, skipped, rejected, failed, delete = (
+        RowStatus.SUCCEEDED,
+        RowStatus.SKIPPED,
+        RowStatus.REJECTED,
+        RowStatus.FAILED,
+        Operation.DELETE,
+    )
     for batch in batches:
         stamped = _stamp(batch.now)
+        hashes, written_rows, advance_skipped = batch.hashes, batch.written, batch.advance_skipped
         rows += [("delete", key, None, None, None, stamped, None) for key in batch.forget]
         for result in batch.results:
-            if result.operation is not None and result.operation.is_link:
+            operation = result.operation
+            if operation is not None and operation in _LINK_OPERATIONS:
                 continue  # a link's outcome lives in activate_associations, never in the row's own state
             key, status = result.key, result.status
-            if status is RowStatus.SUCCEEDED and result.operation is Operation.DELETE:
-                rows.append(("delete", key, None, None, None, stamped, None))
-            elif status is RowStatus.SUCCEEDED or (status is RowStatus.SKIPPED and batch.advance_skipped):
-                written = batch.written.get(key)
+            if status is succeeded and operation is delete:
+                append(("delete", key, None, None, None, stamped, None))
+            elif status is succeeded or (status is skipped and advance_skipped):
+                written = written_rows.get(key)
                 fields = written.fields if written is not None else None
-                rows.append(("advance", key, batch.hashes[key], result.destination_id, None, stamped, fields))
-            elif status is RowStatus.REJECTED:
-                rows.append(("reject", key, batch.hashes.get(key, ""), None, result.error_code, stamped, None))
-            if status is not RowStatus.FAILED:
-                rows.append(("settle", key, None, None, None, stamped, None))
+                append(("advance", key, hashes[key], result.destination_id, None, stamped, fields))
+            elif status is rejected:
+                append(("reject", key, hashes.get(key, ""), None, result.error_code, stamped, None))
+            if status is not failed:
+                append(("settle", key, None, None, None, stamped, None))
     latest = {(row[0], row[1]): row for row in rows}
     return list(latest.values())
 
@@ -226,7 +236,8 @@ class ConnectionStage:
 
             native = self.conn.connection.driver_connection
             assert native is not None
-            data = pa.table({c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(columns)})
+            values = list(zip(*rows, strict=True))  # one column per tuple position
+            data = pa.table({c: pa.array(v, pa.string()) for c, v in zip(columns, values, strict=True)})
             native.register("activate_in_rows", data)
             try:
                 self.conn.exec_driver_sql(f"INSERT INTO {table} ({names}) SELECT {names} FROM activate_in_rows")
@@ -245,28 +256,33 @@ class ConnectionStage:
 def append_results(conn: sa.Connection, batches: Sequence[RecordedBatch]) -> None:
     """Append the batches' results to `activate_row_results` in bulk (one Arrow insert on DuckDB, one executemany
     elsewhere)."""
-    rows = [(b.run_id, b.sync_name, b.now, r) for b in batches for r in b.results]
-    if not rows:
+    names = (
+        "run_id", "sync_name", "row_key", "operation", "status", "destination_id", "error_code", "error_message",
+        "attempts", "recorded_at", "changed_fields", "previous_hash",
+    )  # fmt: skip
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    (run_ids, syncs, keys, operations, statuses, ids, codes, messages, attempts, stamps, changed, previous) = (
+        columns[name] for name in names
+    )
+    for b in batches:
+        written_rows = b.written
+        for r in b.results:
+            run_ids.append(b.run_id)
+            syncs.append(b.sync_name)
+            keys.append(r.key)
+            operations.append(_operation_text(r))
+            statuses.append(r.status.value)
+            ids.append(r.destination_id)
+            codes.append(r.error_code)
+            messages.append(r.error_message)
+            attempts.append(r.attempts)
+            stamps.append(b.now)
+            w = written_rows.get(r.key)
+            # what a write changed is known only once it is confirmed
+            changed.append(w.changes if w is not None and r.status in _CONFIRMED else None)
+            previous.append(w.previous_hash if w is not None else None)
+    if not keys:
         return
-    written = [b.written.get(r.key) for b in batches for r in b.results]
-    columns: dict[str, list[Any]] = {
-        "run_id": [run_id for run_id, _, _, _ in rows],
-        "sync_name": [sync for _, sync, _, _ in rows],
-        "row_key": [r.key for *_, r in rows],
-        "operation": [_operation_text(r) for *_, r in rows],
-        "status": [r.status.value for *_, r in rows],
-        "destination_id": [r.destination_id for *_, r in rows],
-        "error_code": [r.error_code for *_, r in rows],
-        "error_message": [r.error_message for *_, r in rows],
-        "attempts": [r.attempts for *_, r in rows],
-        "recorded_at": [now for _, _, now, _ in rows],
-        # what a write changed is known only once it is confirmed
-        "changed_fields": [
-            w.changes if w is not None and r.status in _CONFIRMED else None
-            for w, (*_, r) in zip(written, rows, strict=True)
-        ],
-        "previous_hash": [w.previous_hash if w is not None else None for w in written],
-    }
     if conn.dialect.name == "duckdb":
         import pyarrow as pa
 
@@ -276,8 +292,10 @@ def append_results(conn: sa.Connection, batches: Sequence[RecordedBatch]) -> Non
         table = pa.table({name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()})
         native.register("activate_in_results", table)
         try:
-            names = ", ".join(columns)
-            conn.exec_driver_sql(f"INSERT INTO activate_row_results ({names}) SELECT {names} FROM activate_in_results")
+            listed = ", ".join(columns)
+            conn.exec_driver_sql(
+                f"INSERT INTO activate_row_results ({listed}) SELECT {listed} FROM activate_in_results"
+            )
         finally:
             native.unregister("activate_in_results")
         return
@@ -290,6 +308,7 @@ def append_results(conn: sa.Connection, batches: Sequence[RecordedBatch]) -> Non
 
 
 _CONFIRMED = (RowStatus.SUCCEEDED, RowStatus.SKIPPED)
+_LINK_OPERATIONS = frozenset(op for op in Operation if op.is_link)
 
 
 def _operation_text(result: RowResult) -> str:

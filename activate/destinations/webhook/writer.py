@@ -57,10 +57,13 @@ class BatchRefused(TerminalError):
     """The endpoint refused a batch for its data (400/413/422): split it to find the rows at fault."""
 
 
-def idempotency_key(obj: str, body: Mapping[str, Any]) -> str:
-    """A stable key for one request's content: same object, sync, operation, rows and data -> same key."""
-    canonical = dumps_exact([obj, body], sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def idempotency_key(obj: str, payload: bytes) -> str:
+    """A stable key for one request's content: same object and body (sync, operation, rows and data) -> same key.
+
+    The body as sent is hashed, not a second, key-sorted encoding of it: a body is already deterministic (rows in
+    plan order, fields in mapping order, numbers exact), and encoding each batch twice was a tenth of a large
+    sync's CPU."""
+    return hashlib.sha256(obj.encode() + b"\0" + payload).hexdigest()
 
 
 def request_body(sync: str, operation: Operation, rows: Sequence[RowOp]) -> dict[str, Any]:
@@ -159,7 +162,7 @@ class WebhookDestination:
             self._send(operation, rows[:middle], results)
             self._send(operation, rows[middle:], results)
             return
-        key = idempotency_key(self.context.spec.object, body)
+        key = idempotency_key(self.context.spec.object, payload)
         attempts = 0
         version = 0
 
@@ -205,7 +208,10 @@ def read_results(rows: Sequence[RowOp], content: bytes, attempts: int = 1) -> li
     """One verdict per row from a 2xx body: all succeeded when it has no `results`, else per row."""
     reported = _reported_results(content)
     if reported is None:
-        return [RowResult.ok(r.key, _default_id(r), attempts) for r in rows]
+        # stamped with each row's operation already: the engine's `with_operation` then keeps the same object
+        # instead of copying every result of a large sync
+        succeeded = RowStatus.SUCCEEDED
+        return [RowResult(r.key, succeeded, r.destination_id or r.key, None, None, attempts, r.operation) for r in rows]
     verdicts: list[RowResult] = []
     for row in rows:
         entry = reported.get(row.key)
