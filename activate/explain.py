@@ -261,9 +261,9 @@ class _OneRowState:
             [Rejection(rejection.row_key, rejection.row_hash, rejection.config_hash)] if rejection else []
         )
         self._intents = [intent] if intent else []
-        self._fields = {state.row_key: state.fields} if state is not None and state.fields else {}
+        self._fields = {state.row_key: (state.fields, state.last_run_id)} if state is not None else {}
 
-    def state_fields(self, sync_name: str, keys: Sequence[str]) -> dict[str, str]:
+    def state_fields(self, sync_name: str, keys: Sequence[str]) -> dict[str, tuple[str | None, str]]:
         return {k: v for k, v in self._fields.items() if k in keys}
 
     def state_rows(self, sync_name: str, batch_size: int = 100_000) -> Iterator[list[StateRow]]:

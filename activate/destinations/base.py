@@ -60,6 +60,10 @@ class RowOp:
     value clears that field in the destination.
     `destination_id` is the id stored from the row's last confirmed write, if any.
     `match_value` is the value of the sync's `match` field (external id) for this row, when the sync has one.
+    `version` names the row's state before this write (the run that last confirmed it; None for a row never synced):
+    a batch re-sent after a crash or a retry carries the same versions, while a legitimate second write of the same
+    data (a value set, changed, then set back; a revert re-applied) does not, so a writer that derives a replay key
+    from the content (the webhook's Idempotency-Key) adds it and never mistakes such a write for a replay.
     """
 
     key: str
@@ -67,6 +71,7 @@ class RowOp:
     fields: Mapping[str, Any] | None = None
     destination_id: str | None = None
     match_value: Any = None
+    version: str | None = None
 
 
 @dataclass(frozen=True)

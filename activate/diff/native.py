@@ -139,9 +139,9 @@ class NativeDiff:
     def _select_planned(self) -> str:
         payload = payload_sql(self.session, self._hashed, self._kinds, "s")
         # the confirmed field values (`activate.fieldstate`), read in the warehouse for the planned rows only
-        previous, join = "CAST(NULL AS VARCHAR)", ""
+        previous, version, join = "CAST(NULL AS VARCHAR)", "CAST(NULL AS VARCHAR)", ""
         if self._fields_kept:
-            previous = "p.fields"
+            previous, version = "p.fields", "p.last_run_id"
             join = (
                 f" LEFT JOIN {self.target.table('activate_state')} p "
                 f"ON p.sync_name = {self.session.literal(self.sync_name)} AND p.row_key = o.row_key"
@@ -149,7 +149,8 @@ class NativeDiff:
         return (
             "SELECT o.row_key, o.kind, o.row_hash, "
             f"CASE WHEN s.row_number IS NULL THEN NULL ELSE {payload} END AS payload, "
-            f"o.destination_id, o.has_intent, o.intent_hash, o.previous_hash, {previous} AS previous_fields "
+            f"o.destination_id, o.has_intent, o.intent_hash, o.previous_hash, {previous} AS previous_fields, "
+            f"{version} AS previous_run "
             f"FROM activate_ops o LEFT JOIN activate_snapshot s ON s.row_number = o.row_number{join}"
         )
 
@@ -199,7 +200,7 @@ class NativeDiff:
 
 
 def _planned(row: Sequence[Any]) -> PlannedRow:
-    key, kind, row_hash, payload, destination_id, has_intent, intent_hash, previous_hash, previous_fields = row
+    key, kind, row_hash, payload, destination_id, has_intent, intent_hash, previous_hash, fields, version = row
     return PlannedRow(
-        key, kind, row_hash, payload, destination_id, bool(has_intent), intent_hash, previous_hash, previous_fields
+        key, kind, row_hash, payload, destination_id, bool(has_intent), intent_hash, previous_hash, fields, version
     )

@@ -39,6 +39,7 @@ class PlannedRow:
     intent_hash: str | None
     previous_hash: str | None = None  # the stored state's hash (None: no state, the write creates the record)
     previous_fields: str | None = None  # JSON of the values last confirmed in the destination (`activate.fieldstate`)
+    previous_run: str | None = None  # the run that last confirmed the row: its version (`RowOp.version`)
     # `activate revert`: JSON of destination field values to put back (the row renders nothing from the source)
     restore: str | None = None
 

@@ -17,9 +17,9 @@ CHUNK = 5_000
 
 
 class FieldValues(Protocol):
-    """Where confirmed field values are read by key (a `StateReader`)."""
+    """Where confirmed field values are read by key (a `StateReader`): row key -> (fields JSON, last run id)."""
 
-    def state_fields(self, sync_name: str, keys: Sequence[str]) -> dict[str, str]: ...
+    def state_fields(self, sync_name: str, keys: Sequence[str]) -> dict[str, tuple[str | None, str]]: ...
 
 
 def stage_previous(
@@ -29,17 +29,18 @@ def stage_previous(
     view: str | None,
     reader: tuple[FieldValues, str] | None,
 ) -> None:
-    """Create `table` (row_key, fields) with the values of the rows `wanted` (a query of row keys) selects: from
-    `view` (row_key, fields) when the state is attached, else from `reader` = (state reader, sync name)."""
+    """Create `table` (row_key, fields, last_run_id) for the rows `wanted` (a query of row keys) selects: from
+    `view` (the same columns) when the state is attached, else from `reader` = (state reader, sync name).
+    `last_run_id` (the run that last confirmed the row) is the row's version (`RowOp.version`)."""
     if view is not None:
         con.execute(
-            f"CREATE TABLE {table} AS SELECT f.row_key, f.fields FROM {view} f "
-            f"WHERE f.fields IS NOT NULL AND f.row_key IN ({wanted})"
+            f"CREATE TABLE {table} AS SELECT f.row_key, f.fields, f.last_run_id FROM {view} f "
+            f"WHERE f.row_key IN ({wanted})"
         )
         return
     import pyarrow as pa
 
-    con.execute(f"CREATE TABLE {table} (row_key VARCHAR, fields VARCHAR)")
+    con.execute(f"CREATE TABLE {table} (row_key VARCHAR, fields VARCHAR, last_run_id VARCHAR)")
     if reader is None:
         return
     state, sync_name = reader
@@ -49,8 +50,13 @@ def stage_previous(
         while keys := [r[0] for r in cursor.fetchmany(CHUNK)]:
             found = state.state_fields(sync_name, keys)
             if found:
-                names, values = zip(*found.items(), strict=True)
-                con.register("activate_previous_in", pa.table({"row_key": names, "fields": values}))
+                names = list(found)
+                data = {
+                    "row_key": names,
+                    "fields": pa.array([found[k][0] for k in names], pa.string()),
+                    "last_run_id": [found[k][1] for k in names],
+                }
+                con.register("activate_previous_in", pa.table(data))
                 try:
                     con.execute(f"INSERT INTO {table} SELECT * FROM activate_previous_in")
                 finally:

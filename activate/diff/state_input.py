@@ -106,7 +106,7 @@ class StateInput:
         fields = "fields" if "fields" in present else "NULL::VARCHAR AS fields"  # a store from before v5
         for view, columns, table in (
             ("state", "row_key, row_hash, config_hash, destination_id", "activate_state"),
-            ("state_fields", f"row_key, {fields}", "activate_state"),
+            ("state_fields", f"row_key, {fields}, last_run_id", "activate_state"),
             ("rejections", "row_key, row_hash, config_hash", "activate_rejections"),
             ("intents", "row_key, row_hash", "activate_intents"),
         ):

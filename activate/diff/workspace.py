@@ -73,7 +73,16 @@ if TYPE_CHECKING:
 _WS = "memory.main"
 _SOURCE_ALIASES_TAKEN = {"memory", "temp", "system", "main", "activate_state_db"}
 _MATCH_HASH = "match_hash"  # a query's match values, trimmed, lowered and hashed while staging (`dupes_sql`)
-_PLANNED = ("row_key", "kind", "destination_id", "has_intent", "intent_hash", "previous_hash", "previous_fields")
+_PLANNED = (
+    "row_key",
+    "kind",
+    "destination_id",
+    "has_intent",
+    "intent_hash",
+    "previous_hash",
+    "previous_fields",
+    "previous_run",
+)
 
 __all__ = ["DiffCounts", "DiffWorkspace", "InvalidRow", "MatchField", "PlannedRow"]
 
@@ -340,18 +349,20 @@ class DiffWorkspace:
         `planned` holds, when few: the query is read again for those rows alone (a filter DuckDB applies to the
         key columns before reading the others) rather than joined whole."""
         columns = (
-            "row_key, kind, row_hash, payload, destination_id, has_intent, intent_hash, previous_hash, previous_fields"
+            "row_key, kind, row_hash, payload, destination_id, has_intent, intent_hash, previous_hash, "
+            "previous_fields, previous_run"
         )
         # the confirmed field values of the planned rows that have them (changed and removed rows: `previous`)
         planned = (
-            f"(SELECT o.*, p.fields AS previous_fields FROM {planned} o "
+            f"(SELECT o.*, p.fields AS previous_fields, p.last_run_id AS previous_run FROM {planned} o "
             f"LEFT JOIN {_WS}.previous p ON p.row_key = o.row_key)"
         )
         if self._rescan is None:
             payload = payload_sql(self._hashed, self._kinds, "s")
             return (
                 f"SELECT o.row_key, o.kind, o.row_hash, CASE WHEN s.row_number IS NULL THEN NULL ELSE {payload} END "
-                f"AS payload, o.destination_id, o.has_intent, o.intent_hash, o.previous_hash, o.previous_fields "
+                f"AS payload, o.destination_id, o.has_intent, o.intent_hash, o.previous_hash, o.previous_fields, "
+                "o.previous_run "
                 f"FROM {planned} o LEFT JOIN {_WS}.snapshot s ON s.row_number = o.row_number"
             )
         rescan = payload_rescan(

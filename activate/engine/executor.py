@@ -305,7 +305,9 @@ class Executor:
                     fields = write.send
                     written[planned.row_key] = write.written
                 match_value = fields.get(match) if (fields is not None and match) else None
-                rows.append(RowOp(planned.row_key, op, fields, planned.destination_id, match_value))
+                rows.append(
+                    RowOp(planned.row_key, op, fields, planned.destination_id, match_value, planned.previous_run)
+                )
                 hashes[planned.row_key] = planned.row_hash or ""
                 if len(rows) >= size:
                     yield _Pending(WriteBatch(op, rows), hashes, written)

@@ -116,6 +116,7 @@ class _RowPlanner:
                 None,
                 previous_hash=result.row_hash,
                 previous_fields=result.fields,
+                previous_run=result.last_run_id,
                 restore=encode_fields(restore),
             )
         )
@@ -143,6 +144,7 @@ class _RowPlanner:
                     None,
                     previous_hash=result.row_hash,
                     previous_fields=result.fields,
+                    previous_run=result.last_run_id,
                 )
             )
             self._sample("delete", {"key": key, "operation": "delete", "destination_id": result.destination_id})
@@ -161,7 +163,18 @@ class _RowPlanner:
         else:
             values = {name: change["old"] for name, change in changes.items() if name in self.mapped}
             self.plan.recreate.append(
-                PlannedRow(key, "added", result.previous_hash, None, None, False, None, restore=encode_fields(values))
+                # version: the deleting run, so the re-create is never taken for a replay of the original create
+                PlannedRow(
+                    key,
+                    "added",
+                    result.previous_hash,
+                    None,
+                    None,
+                    False,
+                    None,
+                    previous_run=self.run_id,
+                    restore=encode_fields(values),
+                )
             )
             assert operation is not None
             self._sample("recreate", {"key": key, "operation": operation.value, "fields": values})

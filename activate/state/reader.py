@@ -130,16 +130,16 @@ class StateReader:
             for partition in result.partitions(batch_size):
                 yield [StateRow(r[0], r[1], r[2], r[3]) for r in partition]
 
-    def state_fields(self, sync_name: str, keys: Sequence[str]) -> dict[str, str]:
-        """The field values last confirmed for some rows (`activate_state.fields`): row key -> JSON. Rows synced
-        before field-level state, and keys not synced, are absent."""
+    def state_fields(self, sync_name: str, keys: Sequence[str]) -> dict[str, tuple[str | None, str]]:
+        """For some synced rows: row key -> (the field values last confirmed, as JSON: None for a row synced before
+        field-level state; the run that confirmed them). Keys not synced are absent."""
         if not keys:
             return {}
         t = schema.state
-        statement = sa.select(t.c.row_key, t.c.fields).where(
-            t.c.sync_name == sync_name, t.c.row_key.in_(list(keys)), t.c.fields.is_not(None)
+        statement = sa.select(t.c.row_key, t.c.fields, t.c.last_run_id).where(
+            t.c.sync_name == sync_name, t.c.row_key.in_(list(keys))
         )
-        return {r[0]: r[1] for r in self._query(statement)}
+        return {r[0]: (r[1], r[2]) for r in self._query(statement)}
 
     def synced_rows(self, sync_name: str, keys: Sequence[str], chunk: int = 5_000) -> dict[str, SyncedRowRecord]:
         """The stored state of some rows (hash, destination id, confirmed fields, last run), by key; keys not

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from collections.abc import Iterator
@@ -132,6 +133,24 @@ def test_the_idempotency_key_follows_the_content_across_runs(
     assert len(keys) == 3
     assert sim.replays == 1
     assert sim.applied == {"1": 2, "2": 2}
+
+
+def test_the_same_data_sent_again_from_another_state_is_not_a_replay(
+    sim: WebhookSimulator, new_writer: NewWriter
+) -> None:
+    """A -> B -> A: the third write's body is the first's byte for byte, but the rows' state before it (their
+    version) differs, so its Idempotency-Key does too and the endpoint applies it."""
+    writer, _ = new_writer()
+    first = [row(1, first_name="A"), row(2, first_name="A")]
+    write_all(writer, first)
+    write_all(
+        writer, [dataclasses.replace(r, fields={**(r.fields or {}), "first_name": "B"}, version="hA") for r in first]
+    )
+    write_all(writer, [dataclasses.replace(r, version="hB") for r in first])
+    assert sim.replays == 0
+    assert sim.rows("people")["1"][0]["first_name"] == "A"
+    write_all(writer, [dataclasses.replace(r, version="hB") for r in first])  # the same write retried: a replay
+    assert sim.replays == 1
 
 
 def test_per_row_results_and_ids_from_the_endpoint(sim: WebhookSimulator, new_writer: NewWriter) -> None:

@@ -70,11 +70,6 @@ def _phones(sim: WebhookSimulator) -> dict[str, Any]:
     return {key: records[0].get("phone") for key, records in sim.rows("contacts").items()}
 
 
-def _expire_idempotency_keys(sim: WebhookSimulator) -> None:
-    with sim._lock:
-        sim._answers.clear()
-
-
 def _revert(project: ScratchProject, run_id: str, **options: Any) -> Any:
     return execute_revert(project.load(), run_id, **options)
 
@@ -114,8 +109,9 @@ def test_revert_restores_the_blanked_phones_and_touches_nothing_else(tmp_path: P
         revert_run = reader.run(summary.run_id)
         assert revert_run is not None
         assert (revert_run.trigger, revert_run.reverted_run_id) == ("revert", blanking.run_id)
-        results = reader.row_results(summary.run_id)
-        assert json.loads(results[0].changed_fields) == {"phone": {"old": None, "new": "555-1"}}
+        # batches are recorded as they return, in any order: pick row 1 by key
+        results = {r.row_key: r for r in reader.row_results(summary.run_id)}
+        assert json.loads(results["1"].changed_fields or "{}") == {"phone": {"old": None, "new": "555-1"}}
         recorded = {r.row_key: r.previous_hash for r in reader.row_results(blanking.run_id)}
         state = reader.synced_rows(SYNC, ["1", "301"])
         assert state["1"].row_hash == recorded["1"], "the row's hash is the one it had before the reverted run"
@@ -123,16 +119,16 @@ def test_revert_restores_the_blanked_phones_and_touches_nothing_else(tmp_path: P
     finally:
         reader.dispose()
 
-    # the source still blanks: the next normal run re-applies it. Its batches are byte for byte the blanking run's,
-    # so they carry the same content-derived Idempotency-Key (DESIGN §7): an endpoint still holding that key would
-    # drop them as replays. Here the keys have expired (24 h is a common retention) before the re-apply.
-    _expire_idempotency_keys(sim)
+    # the source still blanks: the next normal run re-applies it. Its bodies are byte for byte the blanking run's,
+    # but the rows' state before the write differs, so the Idempotency-Key does too: never dropped as a replay
+    replays = sim.replays
     before = _count(sim)
     again = project.run(SYNC)
     assert (again.status, again.rows_succeeded, _count(sim) - before) == ("succeeded", 300, 3)
     reapplied = [row for body in _posts(sim, before) for row in body["rows"]]
     assert sorted(int(row["key"]) for row in reapplied) == list(range(1, 301))
     assert all(row["fields"]["phone"] is None for row in reapplied)
+    assert sim.replays == replays
     assert all(_phones(sim)[str(i)] is None for i in range(1, 301))
 
     # reverted once more, then the source is fixed: the next run sends nothing
@@ -247,7 +243,6 @@ def test_cli_dry_run_hold_refuses_run_until_resume(tmp_path: Path, sim: WebhookS
     resumed = runner.invoke(app, ["resume", SYNC], env=env)
     assert resumed.exit_code == 0
     assert "Released" in resumed.output
-    _expire_idempotency_keys(sim)  # the re-apply repeats the blanking run's batch (see the first test)
     ran = runner.invoke(app, ["run", SYNC], env=env)
     assert ran.exit_code == 0, ran.output
     assert _phones(sim)["1"] is None, "the source still blanks: the resumed run re-applies it"
@@ -324,8 +319,7 @@ def test_mirror_revert_recreates_the_deleted_records(tmp_path: Path, sim: Webhoo
     finally:
         reader.dispose()
     # the source still lacks them: the next mirror run deletes them again (--hold is how a user stops that); its
-    # batch repeats the deleting run's, so the endpoint's idempotency keys must have expired (see the first test)
-    _expire_idempotency_keys(sim)
+    # body repeats the deleting run's, its Idempotency-Key does not (the rows' state before differs)
     again = project.run(SYNC)
     assert (again.rows_removed, len(sim.rows("contacts"))) == (10, 30)
 
@@ -346,7 +340,6 @@ def test_a_revert_restores_a_previous_null_on_a_nulls_skip_field_and_can_itself_
     assert undo.rows_succeeded == 4
     assert [_phones(sim)[str(i)] for i in range(1, 5)] == [None] * 4, "the null from before the run is put back"
 
-    _expire_idempotency_keys(sim)  # the redo repeats the setting run's batch (see the first test)
     redo = _revert(project, undo.run_id)  # a revert is a run like any other: reverting it re-applies the values
     assert redo.rows_succeeded == 4
     assert [_phones(sim)[str(i)] for i in range(1, 5)] == [f"set-{i}" for i in range(1, 5)]
