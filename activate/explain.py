@@ -128,15 +128,21 @@ def explain_row(project: Project, sync_name: str, key: str, reader: StateReader)
 
 def _key_values(sync: LoadedSync, key: str) -> list[Any]:
     columns = sync.spec.source.key_columns
-    if len(columns) == 1:
-        return [key]
+    return [key] if len(columns) == 1 else composite_key_values(key, columns, sync.name)
+
+
+def composite_key_values(key: str, key_columns: Sequence[str], sync_name: str, *, label: str = "") -> list[Any]:
+    """The values of a composite key given as JSON (`'[1,"eu"]'`), one per key column; a usage error otherwise
+    (`label` prefixes it: which option gave the key)."""
     try:
         values = json.loads(key)
     except json.JSONDecodeError:
         values = None
-    if not isinstance(values, list) or len(values) != len(columns):
-        example = json.dumps([f"<{c}>" for c in columns])
-        raise UsageError(f"sync '{sync.name}' has a composite key ({', '.join(columns)}): give it as {example}")
+    if not isinstance(values, list) or len(values) != len(key_columns):
+        example = json.dumps([f"<{c}>" for c in key_columns])
+        raise UsageError(
+            f"{label}sync '{sync_name}' has a composite key ({', '.join(key_columns)}): give it as {example}"
+        )
     return values
 
 

@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from activate.errors import UsageError
+from activate.explain import composite_key_values
 
 if TYPE_CHECKING:
     from activate.diff.native import PlannedDiff
@@ -45,15 +45,7 @@ def canonical_keys(keys: Sequence[str], key_columns: Sequence[str], sync_name: s
 
 
 def _composite(key: str, key_columns: Sequence[str], sync_name: str) -> str:
-    try:
-        values = json.loads(key)
-    except json.JSONDecodeError:
-        values = None
-    if not isinstance(values, list) or len(values) != len(key_columns):
-        example = json.dumps([f"<{c}>" for c in key_columns])
-        raise UsageError(
-            f"--key {key!r}: sync '{sync_name}' has a composite key ({', '.join(key_columns)}): give it as {example}"
-        )
+    values = composite_key_values(key, key_columns, sync_name, label=f"--key {key!r}: ")
     return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
 
 
