@@ -13,7 +13,7 @@ the engine's own hashing), changes a fraction of the rows, then measures, one ri
 Prints both times, their ratio, both peak RSS and the load average. Targets (issue 16): plan within 2.0x of the
 anchor, peak RSS <= 1 GB (at 10M rows); a first plan (`--first`: empty state) of 30M rows within 1 GB.
 
-    python benchmarks/diff_bench.py [--rows 1000000] [--change 0.01] [--first]
+    python benchmarks/diff_bench.py [--rows 1000000] [--change 0.01] [--first | --fields]
 """
 
 from __future__ import annotations
@@ -119,7 +119,18 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--change", type=float, default=0.01)
     parser.add_argument("--first", action="store_true", help="a first plan: empty state, every row added")
+    parser.add_argument(
+        "--fields",
+        action="store_true",
+        help="the cost of field-level state instead: the same plan with and without every row's confirmed values "
+        "(benchmarks/field_state_bench.py; target within 1.3x, issue 11)",
+    )
     args = parser.parse_args()
+    if args.fields:
+        from field_state_bench import main as field_state_main
+
+        field_state_main(["--rows", str(args.rows), "--change", str(args.change)])
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         project = ScratchProject(Path(tmp))

@@ -8,6 +8,7 @@ values, with them, without, with. Prints both medians, their ratio and both peak
 Target (issue 11): plan time with field state within 1.3x of plan time without it; peak RSS within 1 GB.
 
     python benchmarks/field_state_bench.py [--rows 1000000] [--change 0.01]
+    python benchmarks/diff_bench.py --fields [--rows 1000000]      (the same)
 """
 
 from __future__ import annotations
@@ -62,12 +63,12 @@ def plan_once(project_dir: Path) -> dict[str, float]:
     return measured
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--change", type=float, default=0.01)
     parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
         without = ScratchProject(Path(tmp) / "without")
