@@ -2,7 +2,8 @@
 
 Starts the four local simulators, scaffolds a project against them, runs every sync, edits the warehouse (three
 customers change, one leaves, one account's churn risk rises and one's falls), runs every sync again, and prints
-the per-row audit and what landed in each simulated destination.
+the per-row audit, what each write changed field by field (old → new), and what landed in each simulated
+destination.
 """
 
 from __future__ import annotations
@@ -79,7 +80,14 @@ def run_demo(directory: Path, console: RichConsole) -> int:
             out.print(f"[bold]{summary.sync_name}[/] run {summary.run_id}")
             console.rows([r.to_dict() for r in reader.row_results(summary.run_id)])
 
-        out.rule("[bold]5. What landed in each destination")
+        out.rule("[bold]5. What each HubSpot write changed, field by field (activate rows RUN --diff)")
+        from activate.cli.audit import row_changes
+
+        hubspot = next(s for s in second if s.sync_name == "hubspot_contacts")
+        changed = [row_changes(r) for r in reader.row_results(hubspot.run_id) if r.changed_fields]
+        console.row_changes(changed)
+
+        out.rule("[bold]6. What landed in each destination")
         _show_destinations(sims, console)
         out.print(
             f"\nThe project is in [bold]{directory}[/]. Try: "

@@ -30,6 +30,7 @@ def test_demo_syncs_twice_and_prints_the_audit(tmp_path: Path) -> None:
     assert "25 succeeded" in text  # first run: every customer
     assert "3 succeeded, 0 failed, 0 rejected, 1 skipped" in text  # second run: only the edits
     assert "HubSpot contacts: 25 (3 renamed Katherine)" in text
+    assert '"Edsger" → "Katherine"' in text.split("field by field")[1]  # the old -> new of each write
     assert "Webhook endpoint holds 24 customers" in text
     assert "Company 4 is at churn risk 95%" in text
     assert "Company 10 is at churn risk" not in text.split("What landed")[1]  # the resolved alert was deleted
