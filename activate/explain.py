@@ -361,7 +361,10 @@ def _next_action(
     if counts is not None and counts.changed:
         assert state is not None
         if state.config_hash != config_hash:
-            why = "the sync's configuration (destination, object, mode, match or mapping) changed: re-sent once"
+            why = (
+                "the sync's configuration (destination, object, mode, match or mapping) changed: re-checked, "
+                "re-sent where its fields render differently"
+            )
         else:
             why = f"its data changed since run {state.last_run_id} synced it"
         if ops["changed"] is None:

@@ -48,7 +48,8 @@ class LoadedSync:
     def config_hash(self) -> str:
         """sha256 over what decides each row's payload and target: destination connection, object, mode, match,
         mapping, message and channel, as canonical JSON (sorted keys), so it is stable across processes and key
-        order. When it changes, every row is re-sent once.
+        order. When it changes, every row is re-checked once: re-sent where its fields render differently from the
+        values confirmed in the destination (`activate.fieldstate`).
 
         A mapping value's rules (`on`, `nulls`) are part of it: changing one re-sends every row once, so the
         destination holds what the new rule says. A value hashes as its short form whenever one says the same

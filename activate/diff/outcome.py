@@ -21,7 +21,7 @@ class DiffCounts:
     unchanged: int
     invalid: int
     held_back: int  # rejected earlier with the same data: not re-sent until the data changes
-    config_changed: int  # rows synced under another configuration (re-sent once)
+    config_changed: int  # rows synced under another configuration (re-checked once, field by field)
     state_rows: int
     duplicate_match: int = 0  # rows (among `invalid`) sharing their match value with a row of smaller key
 

@@ -226,7 +226,8 @@ class PlanBuilder:
         if counts.config_changed:
             plan.notes.append(
                 f"the sync's configuration (destination, object, mode, match or mapping) changed since "
-                f"{counts.config_changed} rows were synced: each of them is re-sent once"
+                f"{counts.config_changed} rows were synced: each is re-checked once and re-sent where its fields "
+                "now render differently from the values confirmed in the destination"
             )
         if counts.held_back:
             plan.notes.append(

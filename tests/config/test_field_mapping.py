@@ -185,7 +185,7 @@ def test_config_hash_changes_with_a_rule(make_project, rule: str) -> None:
     base = _load(make_project, _destination("{email: email, phone: phone}")).config_hash
     ruled = _load(make_project, _destination(f"{{email: email, phone: {{column: phone, {rule}}}}}")).config_hash
 
-    assert ruled != base  # the new rule decides what the record holds: every row is re-sent once
+    assert ruled != base  # the new rule decides what the record holds: every row is re-checked once
 
 
 def test_config_hash_does_not_follow_update(make_project) -> None:
